@@ -197,14 +197,22 @@ def _review_sort_key(path: Path) -> tuple[int, int]:
     return int(review_id), int(rating)
 
 
-def load_imdb(split: str, data_dir: Optional[Path] = None) -> list[Review]:
+def load_imdb(
+    split: str, data_dir: Optional[Path] = None, folder: Optional[Path] = None
+) -> list[Review]:
     """Load one split as a list of ``(text, label)`` pairs, label 1 = positive, 0 = negative.
 
     The order is stable on every machine: all negative reviews by file id, then all positive ones.
+    ``folder`` reads an ``aclImdb``-shaped folder of any size instead (tests use tiny ones);
+    by default the full data set is found, extracted or downloaded by ``imdb_dir``.
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}.")
-    folder = imdb_dir(data_dir)
+    if folder is None:
+        folder = imdb_dir(data_dir)
+    elif not (Path(folder) / split).is_dir():
+        raise IMDBDataError(f"{folder} has no {split}/ folder: it is not an aclImdb folder.")
+    folder = Path(folder)
     reviews: list[Review] = []
     for label, name in ((0, "neg"), (1, "pos")):
         files = sorted((folder / split / name).glob("*.txt"), key=_review_sort_key)
