@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 import re
+import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
@@ -17,14 +18,18 @@ PAD_TOKEN, UNK_TOKEN = "<pad>", "<unk>"
 PAD_INDEX, UNK_INDEX = 0, 1
 
 # Bump this when tokenize() changes, so that cached token lists made by an older version are not reused.
-TOKENIZER_VERSION = 1
+TOKENIZER_VERSION = 2
 
-_HTML_TAG = re.compile(r"<[^>]+>")
-# An emoticon: eyes (: ; =), an optional nose (-), a mouth ( ) ( D P ). Examples: :) ;-( :D =P
-_EMOTICON = r"[:;=]-?[()DPp]"
+# An HTML tag: "<", anything but angle brackets, ">". IMDb reviews hold almost only "<br />".
+_HTML_TAG = re.compile(r"<[^<>]+>")
+# An emoticon: eyes (: ; =), an optional nose (-), a mouth ( ) ( D P p ), and no letter or digit
+# right after it, so that "Rating:Decent" is not read as ":D" + "ecent". Examples: :) ;-( :D =P
+_EMOTICON = r"[:;=]-?[()DPp](?!\w)"
 # A word: letters/digits (any alphabet), with apostrophes kept inside it ("don't", "isn't").
 _WORD = r"\w+(?:'\w+)*"
-_TOKEN = re.compile(f"(?P<emoticon>{_EMOTICON})|(?P<word>{_WORD})")
+# Emoticons are tried first. A word never starts with ":", ";" or "=", so a token that does is an emoticon.
+_TOKEN = re.compile(f"{_EMOTICON}|{_WORD}")
+_EMOTICON_EYES = (":", ";", "=")
 
 
 def tokenize(text: str) -> list[str]:
@@ -33,18 +38,17 @@ def tokenize(text: str) -> list[str]:
     >>> tokenize("Great film!<br /><br />I'd watch it again :D")
     ['great', 'film', "i'd", 'watch', 'it', 'again', ':D']
 
-    Emoticons are found before lower-casing, so ``:D`` stays ``:D`` and is not confused with ``:d``.
+    Three steps: replace every HTML tag by a space; find the emoticons and the words, left to right;
+    lower-case the words. Emoticons keep their case, so ``:D`` stays ``:D`` (and ``:d`` is no emoticon).
+    Everything else (punctuation, symbols, spaces) only separates tokens.
     """
     if not isinstance(text, str):
         raise TypeError(f"tokenize() expects a string, got {type(text).__name__}.")
     text = _HTML_TAG.sub(" ", text)
-    tokens = []
-    for match in _TOKEN.finditer(text):
-        if match.group("emoticon"):
-            tokens.append(match.group("emoticon"))
-        else:
-            tokens.append(match.group("word").lower())
-    return tokens
+    return [
+        token if token.startswith(_EMOTICON_EYES) else token.lower()
+        for token in _TOKEN.findall(text)
+    ]
 
 
 class Vocab:
@@ -123,8 +127,9 @@ def _texts_fingerprint(texts: Sequence[str]) -> str:
 def tokenize_all(texts: Sequence[str], cache_dir: Optional[Path] = None) -> list[list[str]]:
     """Tokenize many texts, reusing a cached result from an earlier run when there is one.
 
-    The cache file is named by a hash of the texts and of ``TOKENIZER_VERSION``, so a change of
-    either makes a new one; an unreadable cache file is ignored and rewritten.
+    ``cache_dir=None`` tokenizes without caching. Otherwise the result is saved in ``cache_dir``
+    (pickle) under a name made from a hash of the texts and of ``TOKENIZER_VERSION``, so a change
+    of either makes a new file; an unreadable cache file is ignored and rewritten.
     """
     if cache_dir is None:
         return [tokenize(text) for text in texts]
@@ -133,13 +138,17 @@ def tokenize_all(texts: Sequence[str], cache_dir: Optional[Path] = None) -> list
     if cache_file.exists():
         try:
             with open(cache_file, "rb") as f:
-                return pickle.load(f)
-        except (pickle.UnpicklingError, EOFError, OSError):
-            cache_file.unlink(missing_ok=True)
+                cached = pickle.load(f)
+            if isinstance(cached, list) and len(cached) == len(texts):
+                return cached
+        except (pickle.UnpicklingError, EOFError, OSError, ValueError, AttributeError):
+            pass
+        cache_file.unlink(missing_ok=True)  # unreadable or not ours: make it again
     tokenized = [tokenize(text) for text in texts]
     cache_dir.mkdir(parents=True, exist_ok=True)
-    partial = cache_file.with_suffix(".partial")
-    with open(partial, "wb") as f:
+    # Write to a temporary file of our own, then rename it: the rename is atomic, so neither a
+    # crash nor two notebooks tokenizing at the same time can leave a half-written cache file.
+    with tempfile.NamedTemporaryFile("wb", dir=cache_dir, suffix=".partial", delete=False) as f:
         pickle.dump(tokenized, f, protocol=pickle.HIGHEST_PROTOCOL)
-    partial.replace(cache_file)  # atomic: a crash never leaves a half-written cache file
+    Path(f.name).replace(cache_file)
     return tokenized
