@@ -96,6 +96,17 @@ def test_rnn_forward_rejects_wrong_returns():
             "EVERY step")
 
 
+def test_rnn_forward_names_a_loop_over_the_batch():
+    def loops_over_batch(x, h0, weight_ih, weight_hh, bias_ih, bias_hh):
+        h, outputs = h0, []
+        for t in range(x.shape[0]):  # the batch, not the steps
+            h = torch.tanh(x[:, t] @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh)
+            outputs.append(h)
+        return torch.stack(outputs, dim=1), h
+
+    rejects(check_rnn_forward, loops_over_batch, "x.shape[1]")
+
+
 def test_rnn_forward_reports_the_students_exception():
     rejects(check_rnn_forward, not_implemented, "not implemented yet")
 
@@ -194,6 +205,14 @@ def stacked_rnn_forward(x, h0, layers):
         inputs, h_n = rnn_forward(inputs, h0[k], *params)
         finals.append(h_n)
     return inputs, torch.stack(finals)
+
+
+def test_stacked_rnn_forward_points_at_an_unfinished_rnn_forward():
+    def stacked_with_unfinished_rnn_forward(x, h0, layers):
+        not_implemented()
+
+    rejects(check_stacked_rnn_forward, stacked_with_unfinished_rnn_forward,
+            "not implemented yet", "your rnn_forward of exercise 1")
 
 
 def test_stacked_rnn_forward_accepts_the_right_answer(capsys):
@@ -412,6 +431,7 @@ def count_by_building(input_size, hidden_size, num_layers=1, bidirectional=False
     (count_with(upper="input"), ["previous layer's output"]),
     (count_with(upper="hidden"), ["both directions"]),
     (count_with(doubled=False), ["doubles every layer"]),
+    (lambda i, h, n=1, b=False: count_lstm_parameters(i, h, 1, b), ["only the first layer"]),
     (count_by_building, ["formula"]),
     (lambda *a: str(count_lstm_parameters(*a)), ["whole number"]),
     (not_implemented, ["not implemented yet"]),

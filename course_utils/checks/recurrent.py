@@ -19,7 +19,7 @@ from unittest import mock
 import torch
 from torch import nn
 
-from ._common import assert_shape, assert_tensor, call_student, success
+from ._common import StudentCodeError, assert_shape, assert_tensor, call_student, success
 
 Tensor = torch.Tensor
 ATOL, RTOL = 1e-5, 1e-4
@@ -182,6 +182,9 @@ def _rnn_output_shape_hint(got: Tensor, case: dict[str, Any]) -> str:
                 "dimension 1: torch.stack(outputs, dim=1).")
     if shape == (batch, hidden):
         return "output holds the hidden state of EVERY step, not only the last one."
+    if shape == (batch, batch, hidden):
+        return ("Your output has one state per sequence of the batch instead of one per step: with "
+                "batch_first, loop over x.shape[1] (the steps), not x.shape[0] (the batch).")
     if shape == (batch, seq_len, case["input_size"]):
         return "The last dimension must be hidden_size (W_ih maps input_size to hidden_size)."
     return "Expected (batch, seq_len, hidden_size): one hidden state per sequence and per step."
@@ -400,8 +403,15 @@ def check_stacked_rnn_forward(stacked_rnn_forward: Callable, seed: int = 0) -> N
         layers = [tuple(getattr(rnn, f"{kind}_l{k}").detach()
                         for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
                   for k in range(num_layers)]
-        got = call_student(stacked_rnn_forward, x.clone(), h0.clone(),
-                           [tuple(_clones(*p)) for p in layers], name="stacked_rnn_forward")
+        try:
+            got = call_student(stacked_rnn_forward, x.clone(), h0.clone(),
+                               [tuple(_clones(*p)) for p in layers], name="stacked_rnn_forward")
+        except StudentCodeError as error:
+            if "not implemented yet" not in str(error):
+                raise
+            raise StudentCodeError(
+                f"{error} (If you did write stacked_rnn_forward: a function it calls, such as "
+                "your rnn_forward of exercise 1, still raises NotImplementedError.)") from None
         output, h_n = _as_pair(got, "stacked_rnn_forward", ("output", "h_n"))
         what = f"with num_layers={num_layers}"
         if tuple(output.shape) != tuple(expected_output.shape):
@@ -719,11 +729,11 @@ def _check_gru_sequence(gru_cell: Callable, gru: nn.GRU, x: Tensor, h0: Tensor) 
 # ----------------------------------------------------------------------------------------------
 def _lstm_count(input_size: int, hidden_size: int, num_layers: int, bidirectional: bool, *,
                 gates: int = 4, biases: int = 2, upper_input: str = "right",
-                directions_counted: bool = True) -> int:
+                directions_counted: bool = True, layers_counted: int | None = None) -> int:
     """The parameter count of nn.LSTM by formula, with switches that reproduce mistakes."""
     directions = 2 if bidirectional else 1
     total = 0
-    for layer in range(num_layers):
+    for layer in range(num_layers if layers_counted is None else layers_counted):
         if layer == 0 or upper_input == "input_size":
             size_in = input_size
         elif upper_input == "hidden_size":
@@ -771,6 +781,9 @@ def check_count_lstm_parameters(count_lstm_parameters: Callable, seed: int = 0) 
             (dict(upper_input="hidden_size"),
              "With bidirectional=True the layers above the first read both directions "
              "concatenated: 2 * hidden_size features."),
+            (dict(layers_counted=1),
+             f"You count only the first layer: num_layers={num_layers} layers each have their "
+             "own weights and biases."),
             (dict(directions_counted=False),
              "bidirectional=True doubles every layer: one full set of weights per direction."),
         ]
