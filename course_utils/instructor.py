@@ -528,7 +528,7 @@ def _autograde_student(
     log_file = course_dir / "logs" / f"{student}.log"
     log_file.parent.mkdir(exist_ok=True)
     log_file.write_text("")
-    done = lambda name: (course_dir / "autograded" / student / name / f"{name}.ipynb").exists()
+    done = lambda name: _executed(course_dir / "autograded" / student / name / f"{name}.ipynb")
     problems: dict[str, str] = {}
     options = ["--force"] + ([f"--Execute.timeout={timeout}"] if timeout else [])
     pending, first = list(notebooks), True
@@ -545,6 +545,7 @@ def _autograde_student(
             problems[hung] = (f"grading stopped after {time_limit:g} s: a cell did not stop "
                               f"when interrupted (see logs/{student}.log)")
             names = names[: names.index(hung) + 1]
+            _rmtree(course_dir / "autograded" / student / hung)  # only the unexecuted copy
         else:
             for name in names:
                 if not done(name):
@@ -552,6 +553,16 @@ def _autograde_student(
                                       f" (see logs/{student}.log)")
         pending = [name for name in pending if name not in names and not done(name)]
     return problems
+
+
+def _executed(path: Path) -> bool:
+    """Whether nbgrader finished this autograded notebook (it writes the sanitized, unexecuted
+    copy there first, and the executed one at the end)."""
+    try:
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    except (OSError, ValueError, KeyError):
+        return False
+    return any(cell.get("execution_count") is not None for cell in cells)
 
 
 def grade(
