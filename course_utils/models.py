@@ -1,0 +1,172 @@
+"""The course's sentiment classifier: embedding -> recurrent layer -> pooling -> head (lesson 5).
+
+One configurable class covers every model of lessons 5 and 6::
+
+    ids (batch, time)                       token ids, right-padded with <pad> = 0
+      -> Embedding        (batch, time, embedding_dim)
+      -> Dropout          (same shape: whole positions of the embedding are dropped at random)
+      -> PaddedRNN        output (batch, time, directions * hidden), h_n (layers * directions, batch, hidden)
+      -> pooling          (batch, features): the last state, or the mean / max of the output over time
+      -> Dropout + head   (batch,) one logit; sigmoid(logit) is the probability of "positive"
+
+The recurrent layer is ``course_utils.batching.PaddedRNN``: it reads right-padded, length-bucketed
+batches and gives exactly the results of ``pack_padded_sequence``, much faster on a CPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+import torch
+from torch import nn
+
+from .batching import PaddedRNN, masked_max, masked_mean, padding_mask
+from .text import PAD_INDEX
+
+CELLS = ("rnn", "lstm", "gru")
+POOLINGS = ("last", "mean", "max", "max+mean")
+
+
+def last_layer_state(h_n: torch.Tensor, num_directions: int) -> torch.Tensor:
+    """The final state of the top layer, both directions concatenated: (batch, directions * hidden).
+
+    ``h_n`` is (layers * directions, batch, hidden), ordered layer by layer and, inside a layer,
+    forward then backward. So the top layer's forward state is ``h_n[-2]`` and its backward state
+    ``h_n[-1]`` when bidirectional; ``h_n[-1]`` alone otherwise. The forward state has read the
+    whole review (it equals ``output[i, length - 1, :hidden]``); the backward state has read it from
+    the end back to the first token (it equals ``output[i, 0, hidden:]``).
+    """
+    if num_directions == 1:
+        return h_n[-1]
+    return torch.cat([h_n[-2], h_n[-1]], dim=1)
+
+
+def pool(output: torch.Tensor, h_n: torch.Tensor, lengths: torch.Tensor, pooling: str, num_directions: int) -> torch.Tensor:
+    """Turn the recurrent layer's results into one vector per review, ignoring padding.
+
+    ``last``: the final states (see ``last_layer_state``); ``mean`` / ``max``: the mean / max of
+    the output over the real time steps; ``max+mean``: both, concatenated.
+    """
+    if pooling == "last":
+        return last_layer_state(h_n, num_directions)
+    if pooling == "mean":
+        return masked_mean(output, lengths)
+    if pooling == "max":
+        return masked_max(output, lengths)
+    if pooling == "max+mean":
+        return torch.cat([masked_max(output, lengths), masked_mean(output, lengths)], dim=1)
+    raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}.")
+
+
+@dataclass
+class ModelConfig:
+    """Every choice that defines a ``SentimentClassifier``; saved with checkpoints to rebuild it.
+
+    ``head_hidden`` adds a hidden layer to the head (Linear -> ReLU -> Linear), as the classic
+    tutorials do; ``None`` gives a single Linear layer. ``dropout`` is applied between stacked
+    recurrent layers and before the head; ``embedding_dropout`` to the embedded tokens.
+    """
+
+    vocab_size: int
+    embedding_dim: int = 100
+    hidden_size: int = 128
+    cell: str = "lstm"
+    num_layers: int = 1
+    bidirectional: bool = False
+    pooling: str = "last"
+    dropout: float = 0.0
+    embedding_dropout: float = 0.0
+    head_hidden: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        if self.cell not in CELLS:
+            raise ValueError(f"cell must be one of {CELLS}, got {self.cell!r}.")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}.")
+        if self.vocab_size < 2 or self.embedding_dim < 1 or self.hidden_size < 1 or self.num_layers < 1:
+            raise ValueError("vocab_size must be at least 2 and every size at least 1.")
+        for name in ("dropout", "embedding_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}.")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class SentimentClassifier(nn.Module):
+    """Embedding -> (Bi)RNN / LSTM / GRU -> pooling -> head, giving one logit per review.
+
+    ``forward(ids, lengths)`` takes right-padded ids (batch, time) and the true lengths (batch,)
+    and returns logits (batch,). ``torch.sigmoid(logits)`` is the probability of "positive".
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        self.num_directions = 2 if c.bidirectional else 1
+        self.embedding = nn.Embedding(c.vocab_size, c.embedding_dim, padding_idx=PAD_INDEX)
+        self.embedding_dropout = nn.Dropout(c.embedding_dropout)
+        self.rnn = PaddedRNN(c.cell, c.embedding_dim, c.hidden_size, c.num_layers, c.bidirectional, c.dropout)
+        features = c.hidden_size * self.num_directions * (2 if c.pooling == "max+mean" else 1)
+        self.dropout = nn.Dropout(c.dropout)
+        if c.head_hidden is None:
+            self.head = nn.Linear(features, 1)
+        else:
+            self.head = nn.Sequential(nn.Linear(features, c.head_hidden), nn.ReLU(), nn.Linear(c.head_hidden, 1))
+
+    def encode(self, ids: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Embedding + recurrent layer: (output, h_n) as ``PaddedRNN`` returns them."""
+        embedded = self.embedding_dropout(self.embedding(ids))
+        return self.rnn(embedded, lengths)
+
+    def features(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """One vector per review (batch, features): what the head classifies."""
+        output, h_n = self.encode(ids, lengths)
+        return pool(output, h_n, lengths, self.config.pooling, self.num_directions)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self.features(ids, lengths))).squeeze(1)
+
+    @torch.no_grad()
+    def prefix_logits(self, ids: torch.Tensor) -> torch.Tensor:
+        """The logit after each prefix of ONE review ``ids`` (time,): what the model would say
+        if the review stopped after word 1, 2, ..., n. Returns (time,). Call ``model.eval()`` first.
+
+        A one-direction model reads left to right, so its output at step t *is* the state of the
+        prefix ending at t: one pass gives every prefix (a running mean / max for those poolings).
+        A bidirectional model's backward direction starts at the end of the text, so each prefix
+        needs its own pass: the prefixes are batched (cost grows with the square of the length).
+        """
+        ids = ids.view(-1)
+        n = ids.numel()
+        if n == 0:
+            raise ValueError("prefix_logits() needs at least one token.")
+        if self.num_directions == 1:
+            output, _ = self.encode(ids.unsqueeze(0), torch.tensor([n]))
+            output = output[0]  # (time, hidden): output[t] is the top layer's state after t + 1 tokens
+            steps = torch.arange(1, n + 1, device=output.device, dtype=output.dtype).unsqueeze(1)
+            pooled = {
+                "last": lambda: output,
+                "mean": lambda: output.cumsum(0) / steps,
+                "max": lambda: output.cummax(0).values,
+                "max+mean": lambda: torch.cat([output.cummax(0).values, output.cumsum(0) / steps], dim=1),
+            }[self.config.pooling]()
+            return self.head(pooled).squeeze(1)
+        logits = []
+        for start in range(1, n + 1, 64):  # 64 prefixes at a time keeps memory small
+            lengths = torch.arange(start, min(start + 64, n + 1))
+            batch = ids[: lengths[-1]].unsqueeze(0).expand(len(lengths), -1)
+            logits.append(self(batch * padding_mask(lengths.to(ids.device), batch.size(1)), lengths))
+        return torch.cat(logits)
+
+
+def build_model(vocab_size: int, **options) -> SentimentClassifier:
+    """Shortcut: ``build_model(len(vocab), cell="gru", bidirectional=True, pooling="max")``."""
+    return SentimentClassifier(ModelConfig(vocab_size=vocab_size, **options))
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable numbers in the model."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,170 @@
+"""Tests of course_utils.training: loops, best-checkpoint keeping and restoring, helpers."""
+
+import random
+
+import pytest
+import torch
+
+from course_utils import training
+from course_utils.models import build_model
+from course_utils.training import (
+    History,
+    evaluate,
+    fit,
+    load_checkpoint,
+    make_loader,
+    make_scheduler,
+    predict_probabilities,
+    save_checkpoint,
+    set_seed,
+    train_epoch,
+    truncate,
+)
+
+VOCAB = 20
+KEYWORD = 5
+
+
+def keyword_task(n, seed=0):
+    """Random reviews of 3-15 tokens; positive exactly when the token KEYWORD appears."""
+    rng = random.Random(seed)
+    examples = []
+    for i in range(n):
+        ids = [rng.choice([t for t in range(2, VOCAB) if t != KEYWORD]) for _ in range(rng.randint(3, 15))]
+        label = i % 2
+        if label:
+            ids[rng.randrange(len(ids))] = KEYWORD
+        examples.append((ids, label))
+    return examples
+
+
+def small_model(**options):
+    set_seed(0)
+    return build_model(VOCAB, embedding_dim=8, hidden_size=16, **options)
+
+
+def test_one_epoch_learns_a_tiny_task():
+    model = small_model(cell="lstm", pooling="max")
+    train = make_loader(keyword_task(3000), batch_size=32, seed=0)
+    valid = make_loader(keyword_task(500, seed=1), batch_size=100, shuffle=False)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    before_loss, before_acc = evaluate(model, valid, progress=False)
+    loss, acc = train_epoch(model, train, optimizer, clip=1.0, progress=False)
+    after_loss, after_acc = evaluate(model, valid, progress=False)
+    assert 0.0 < loss and 0.0 <= acc <= 1.0
+    assert before_acc < 0.7
+    assert after_acc > 0.95, after_acc
+    assert after_loss < before_loss
+
+
+def test_evaluate_changes_nothing():
+    model = small_model()
+    loader = make_loader(keyword_task(64), batch_size=16, shuffle=False)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    first = evaluate(model, loader, progress=False)
+    assert not model.training
+    assert evaluate(model, loader, progress=False) == first
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+
+
+def test_fit_restores_the_best_epoch(monkeypatch, tmp_path):
+    """Validation accuracies 0.6, 0.9, 0.7: the model must end with the weights of epoch 2."""
+    model = small_model()
+    loader = make_loader(keyword_task(64), batch_size=16)
+    scripted = iter([(0.5, 0.6), (0.4, 0.9), (0.45, 0.7)])
+    states = []
+
+    def fake_evaluate(model, loader, device=None, progress=True):
+        states.append({k: v.clone() for k, v in model.state_dict().items()})
+        return next(scripted)
+
+    monkeypatch.setattr(training, "evaluate", fake_evaluate)
+    lines = []
+    history = fit(model, loader, loader, epochs=3, lr=1e-2, checkpoint=tmp_path / "best.pt",
+                  checkpoint_extra={"note": "hello"}, progress=False, log=lines.append)
+    assert history.best_epoch == 2 and history.best_val_acc == 0.9
+    assert history.val_acc == [0.6, 0.9, 0.7]
+    assert len(history.train_loss) == len(history.seconds) == len(history.reviews_per_second) == 3
+    assert not all(torch.equal(states[1][k], states[2][k]) for k in states[1])  # epoch 3 did change weights
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, states[1][key]), key
+    restored, checkpoint = load_checkpoint(tmp_path / "best.pt")
+    assert checkpoint["epoch"] == 2 and checkpoint["val_acc"] == 0.9 and checkpoint["note"] == "hello"
+    for key, value in restored.state_dict().items():
+        assert torch.equal(value, states[1][key]), key
+    assert len(lines) == 3 and "*best*" in lines[1] and "*best*" not in lines[2]
+
+
+def test_fit_is_repeatable_with_the_same_seed():
+    histories = []
+    for _ in range(2):
+        model = small_model()
+        loader = make_loader(keyword_task(200), batch_size=16, seed=3)
+        histories.append(fit(model, loader, loader, epochs=1, lr=1e-2, progress=False, log=None))
+    assert histories[0].train_loss == histories[1].train_loss
+    assert histories[0].val_acc == histories[1].val_acc
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model = small_model(cell="gru", bidirectional=True, pooling="max+mean").eval()
+    path = save_checkpoint(tmp_path / "sub" / "m.pt", model, {"vocab": ["<pad>", "<unk>", "a"]})
+    assert path.exists() and not path.with_suffix(".pt.partial").exists()
+    again, checkpoint = load_checkpoint(path)
+    ids, labels, lengths = next(iter(make_loader(keyword_task(8), batch_size=8, shuffle=False)))
+    assert torch.equal(again(ids, lengths), model(ids, lengths))
+    assert checkpoint["vocab"] == ["<pad>", "<unk>", "a"]
+    assert again.config == model.config
+
+
+def test_predict_probabilities_keeps_the_order():
+    model = small_model().eval()
+    examples = keyword_task(50)
+    probabilities = predict_probabilities(model, examples, batch_size=7, progress=False)
+    one_by_one = torch.stack([
+        torch.sigmoid(model(torch.tensor([ids]), torch.tensor([len(ids)])))[0] for ids, _ in examples
+    ])
+    assert torch.allclose(probabilities, one_by_one, atol=1e-6)
+
+
+def test_make_loader_gives_every_example_once_in_buckets():
+    examples = keyword_task(300)
+    loader = make_loader(examples, batch_size=10, seed=1)
+    seen = sorted(i for batch in loader.batch_sampler for i in batch)
+    assert seen == list(range(300))
+    ids, labels, lengths = next(iter(loader))
+    assert ids.shape[0] == labels.shape[0] == lengths.shape[0] == 10
+    assert ids.shape[1] == lengths.max()
+
+
+def test_truncate_keeps_head_and_tail():
+    ids = list(range(10))
+    assert truncate(ids, None) == ids
+    assert truncate(ids, 20) == ids
+    assert truncate(ids, 4) == [0, 1, 8, 9]
+    assert truncate(ids, 4, head=1.0) == [0, 1, 2, 3]
+    assert truncate(ids, 4, head=0.0) == [6, 7, 8, 9]
+    assert len(truncate(ids, 5, head=0.5)) == 5
+
+
+def test_schedules():
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([parameter], lr=1.0)
+    assert make_scheduler(optimizer, None, 1.0, 10) is None
+    linear = make_scheduler(optimizer, "linear", 1.0, 10)
+    for _ in range(5):
+        optimizer.step()
+        linear.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="schedule"):
+        make_scheduler(optimizer, "cosine-ish", 1.0, 10)
+
+
+def test_history_to_dict_and_best():
+    history = History(val_acc=[0.5, 0.8], best_epoch=2)
+    assert history.best_val_acc == 0.8
+    assert history.to_dict()["best_epoch"] == 2
+
+
+def test_get_device_is_a_torch_device():
+    device = training.get_device()
+    assert device.type == ("cuda" if torch.cuda.is_available() else "cpu")
