@@ -394,11 +394,20 @@ def _error_of(cell: dict, timeout: int | None) -> str:
         ename, message = errors[0].ename, _first_line(errors[0].get("evalue", ""))
         if ename == "NotImplementedError" and not message:
             message = "not answered yet"
-        return f"{ename}: {message}" if message else ename
+        if not message:  # a bare `assert`: show the line that failed
+            line = _failing_line(errors[0].get("traceback", []))
+            return f"{ename} in `{line}`" if line else ename
+        return f"{ename}: {message}"
     for output in cell.get("outputs", []):
         if output.output_type == "stream" and output.name == "stderr":
             return f"wrote to stderr, which nbgrader counts as failing: {_first_line(output.text)}"
     return ""
+
+
+def _failing_line(traceback: list[str]) -> str:
+    """The source line IPython marks with ``---->`` in the last frame of a traceback."""
+    marked = re.findall(r"^-+>\s*\d+\s+(.*)$", ANSI.sub("", "\n".join(traceback)), flags=re.M)
+    return _first_line(marked[-1], limit=150) if marked else ""
 
 
 def cell_reasons(autograded: Path, timeout: int | None = None) -> dict[str, str]:

@@ -398,10 +398,16 @@ def test_cell_reasons(tmp_path):
     cells["add_test"].outputs = [_error("NameError", "name 'add' is not defined")]
     cells["square_test"].outputs = [_error("KeyboardInterrupt"), _error("CellTimeoutError")]
     cells["grid_test"].outputs = [nbformat.v4.new_output("stream", name="stderr", text="Warning!\n")]
+    cells["setup"].metadata["nbgrader"].update(grade=True, points=1)  # a bare assert fails
+    cells["setup"].outputs = [nbformat.v4.new_output(
+        "error", ename="AssertionError", evalue="",
+        traceback=["\x1b[0;31mAssertionError\x1b[0m  Traceback", "Cell In[1], line 2\n      1 x = 1\n"
+                   "\x1b[0;32m----> 2\x1b[0m \x1b[38;5;28;01massert\x1b[39;00m x \x1b[38;5;241m==\x1b[39m 2\n"])]
     path = tmp_path / "graded.ipynb"
     nbformat.write(notebook, path)
     reasons = instructor.cell_reasons(path, timeout=7)
     assert reasons == {
+        "setup": "AssertionError in `assert x == 2`",
         "add_test": "NameError: name 'add' is not defined (an earlier cell failed: add_solution: "
                     "SyntaxError: invalid syntax (1234.py, line 3))",
         "square_test": "timed out: ran longer than 7 s and was stopped (an infinite loop?)",
