@@ -192,3 +192,12 @@ def test_a_broken_cache_file_is_rewritten(tmp_path, content):
     assert tokenize_all(REVIEWS, cache_dir=tmp_path) == [tokenize(r) for r in REVIEWS]
     with open(cache_file, "rb") as f:
         assert pickle.load(f) == [tokenize(r) for r in REVIEWS]
+
+
+def test_equal_tokens_are_one_object_after_a_cache_round_trip(tmp_path):
+    reviews = ["the film, the end", "The END"]
+    for _ in range(2):  # written, then read back
+        result = tokenize_all(reviews, cache_dir=tmp_path)
+        assert result == [["the", "film", "the", "end"], ["the", "end"]]
+        assert result[0][0] is result[0][2] is result[1][0]
+        assert result[0][3] is result[1][1]
