@@ -436,18 +436,50 @@ def cell_reasons(autograded: Path, timeout: int | None = None) -> dict[str, str]
     return reasons
 
 
-def _deleted_cells(submitted: Path, gradebook, notebook: str) -> list[str]:
-    """grade_ids of the instructor's graded and solution cells missing from the submission."""
+def _grade_id(cell) -> str | None:
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def repair_submission(submitted, released) -> list[str]:
+    """Put back the locked cells (instructions, setup, tests) a student deleted; return notes.
+
+    nbgrader's own ``OverwriteCells.add_missing_cells`` fails on a notebook where a test cell
+    *and* the cell before it are gone (a whole exercise deleted), failing the whole notebook.
+    Here each missing locked cell of the student version ``released`` goes back right after the
+    nearest earlier cell that is still there; nbgrader then puts the hidden tests back into it,
+    as into every test cell. A deleted answer cell is not put back: its tests fail, and the note
+    says why. Raises ``ValueError`` when no cell has the nbgrader metadata at all (a notebook
+    re-created by hand, or saved by a tool that drops cell metadata).
+    """
+    import uuid
+
     import nbformat
 
-    try:
-        cells = nbformat.read(str(submitted), as_version=4).cells
-    except Exception:
-        return []
-    present = {cell.metadata.get("nbgrader", {}).get("grade_id") for cell in cells}
-    source = gradebook.find_notebook(notebook, notebook)
-    wanted = [cell.name for cell in source.grade_cells] + [cell.name for cell in source.solution_cells]
-    return [name for name in dict.fromkeys(wanted) if name not in present]
+    present = {_grade_id(cell) for cell in submitted.cells} - {None}
+    ids = [_grade_id(cell) for cell in released.cells]
+    if not present & set(ids):
+        raise ValueError("none of its cells carries nbgrader's metadata (a new notebook, or one "
+                         "saved by a tool that drops cell metadata?): grade it by hand")
+    restored, unanswered = [], []
+    for index, cell in enumerate(released.cells):
+        grade_id = ids[index]
+        if grade_id in present or grade_id is None:
+            continue
+        if not cell.metadata["nbgrader"].get("locked"):
+            unanswered.append(grade_id)
+            continue
+        anchor = next((ids[j] for j in range(index - 1, -1, -1) if ids[j] in present), None)
+        position = 0 if anchor is None else 1 + max(
+            i for i, kept in enumerate(submitted.cells) if _grade_id(kept) == anchor)
+        copy_of_cell = nbformat.from_dict(json.loads(json.dumps(cell)))  # a deep copy
+        if "id" in copy_of_cell:
+            copy_of_cell["id"] = uuid.uuid4().hex[:8]
+        submitted.cells.insert(position, copy_of_cell)
+        present.add(grade_id)
+        restored.append(grade_id)
+    notes = [f"put back deleted cells {', '.join(restored)}"] if restored else []
+    notes += [f"deleted answer cells {', '.join(unanswered)}"] if unanswered else []
+    return notes
 
 
 EXCEPTION_LINE = re.compile(r"^\s*(?:[A-Za-z_]\w*\.)*([A-Za-z_]\w*(?:Error|Exception|Interrupt|Exit))(:.*)?$")
@@ -469,12 +501,12 @@ def _log_reason(log: str, student: str, notebook: str) -> str:
     return "nbgrader did not produce a graded notebook"
 
 
-def _scores(course_dir: Path, student: str, notebook: str, timeout: int | None) -> NotebookGrade:
+def _scores(course_dir: Path, student: str, notebook: str, timeout: int | None,
+            notes: Sequence[str] = ()) -> NotebookGrade:
     """Read one graded notebook's scores from nbgrader's gradebook, with reasons."""
     from nbgrader.api import Gradebook
 
     autograded = course_dir / "autograded" / student / notebook / f"{notebook}.ipynb"
-    submitted = course_dir / "submitted" / student / notebook / f"{notebook}.ipynb"
     reasons = cell_reasons(autograded, timeout)
     with Gradebook(_db_url(course_dir)) as gradebook:
         stored = gradebook.find_submission_notebook(notebook, notebook, student)
@@ -491,11 +523,9 @@ def _scores(course_dir: Path, student: str, notebook: str, timeout: int | None) 
         order = {cell.name: index for index, cell in
                  enumerate(gradebook.find_notebook(notebook, notebook).source_cells)}
         cells.sort(key=lambda c: order.get(c.cell, len(order)))
-        deleted = _deleted_cells(submitted, gradebook, notebook)
         result = NotebookGrade(student, notebook, float(stored.score), float(stored.max_score), "graded")
     result.cells = cells
-    parts = [f"deleted cells {', '.join(deleted)} (graded test cells were put back)"] if deleted else []
-    parts += [f"{cell.cell}: {cell.reason}" for cell in cells if cell.reason]
+    parts = list(notes) + [f"{cell.cell}: {cell.reason}" for cell in cells if cell.reason]
     result.reason = "; ".join(parts)
     return result
 
@@ -625,7 +655,10 @@ def grade(
 def _grade_student(course_dir, staging, student, files, handed_in, max_scores, timeout,
                    student_timeout, submissions, verbose) -> list[NotebookGrade]:
     """Copy one student's readable notebooks into ``submitted/`` and autograde them."""
+    import nbformat
+
     started = time.perf_counter()
+    notes: dict[str, list[str]] = {}
     for step in ("submitted", "autograded", "feedback"):
         _rmtree(course_dir / step / student)
     rows: dict[str, NotebookGrade] = {}
@@ -638,13 +671,21 @@ def _grade_student(course_dir, staging, student, files, handed_in, max_scores, t
         staged = staging / student / notebook / f"{notebook}.ipynb"
         problem = read_problem(staged)
         submitted_as = str(files[notebook].relative_to(submissions))
+        if not problem:
+            submission = nbformat.read(str(staged), as_version=4)
+            released = nbformat.read(str(course_dir / "release" / notebook / f"{notebook}.ipynb"),
+                                     as_version=4)
+            try:
+                notes[notebook] = repair_submission(submission, released)
+            except ValueError as exc:
+                problem = str(exc)
         if problem:
             rows[notebook] = NotebookGrade(student, notebook, 0.0, max_scores[notebook], "invalid",
                                            problem, submitted_as)
             continue
         target = course_dir / "submitted" / student / notebook
         target.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(staged, target / f"{notebook}.ipynb")
+        nbformat.write(submission, str(target / f"{notebook}.ipynb"))
         readable.append(notebook)
     problems = {}
     if readable:
@@ -655,7 +696,7 @@ def _grade_student(course_dir, staging, student, files, handed_in, max_scores, t
             rows[notebook] = NotebookGrade(student, notebook, 0.0, max_scores[notebook], "error",
                                            problems[notebook], submitted_as)
         else:
-            rows[notebook] = _scores(course_dir, student, notebook, timeout)
+            rows[notebook] = _scores(course_dir, student, notebook, timeout, notes[notebook])
             rows[notebook].submitted_as = submitted_as
     for notebook, row in rows.items():
         if row.status != "graded":

@@ -136,12 +136,13 @@ def graded(released, tmp_path_factory):
     # b_blank: the untouched student version, and a notebook that is not JSON
     save(subs, "b_blank/01_exercises.ipynb", blank)
     save(subs, "b_blank/02_exercises.ipynb", '{"cells": [ this is not json')
-    # c_mixed, flat files named by student: 01 has one wrong exercise; 02 lost a test cell
-    # (put back by nbgrader: its points are earned) and a solution cell, and raises
+    # c_mixed, flat files named by student: 01 has one wrong exercise; 02 lost its setup cell
+    # and a test cell (both put back: the points are earned), a whole exercise (answer and
+    # test), and raises
     save(subs, "c_mixed_01_exercises.ipynb",
          variant(perfect, square_solution="def square(x):\n    return 2 * x\n"))
     save(subs, "c_mixed_02_exercises.ipynb", variant(
-        perfect, drop=("add_test", "square_solution"),
+        perfect, drop=("setup", "add_test", "square_solution", "square_test"),
         grid_solution="def grid(rows, cols):\n    raise ValueError('no grids today')\n"))
     # d_troubles: prints a lot (still right), an infinite loop flooding the output, a wrong
     # shape; a renamed file; no 02
@@ -157,6 +158,11 @@ def graded(released, tmp_path_factory):
         perfect, add_solution="import os\ndef add(a, b):\n"
                               "    return a + b if os.path.exists('answer.txt') else None\n"))
     save(subs, "e_reader/scratch.ipynb", perfect)
+    # ... and a notebook whose cells lost their nbgrader metadata
+    bare = copy.deepcopy(perfect)
+    for bare_cell in bare.cells:
+        bare_cell.metadata = {}
+    save(subs, "e_reader/02_exercises.ipynb", bare)
 
     code = instructor.main(["--course-dir", str(course), "--exercises", str(exercises),
                             "grade", str(subs), "--timeout", str(TIMEOUT)])
@@ -269,7 +275,14 @@ def test_deleted_cells_and_exceptions_are_reported(graded):
         0, "NameError: name 'square' is not defined")
     assert cell(details, "c_mixed", "grid_test", "02_exercises") == (0, "ValueError: no grids today")
     reason = rows[("c_mixed", "02_exercises")]["reason"]
-    assert reason.startswith("deleted cells add_test, square_solution")
+    assert reason.startswith("put back deleted cells setup, add_test, square_test; "
+                             "deleted answer cells square_solution; square_test: NameError")
+
+
+def test_notebook_without_nbgrader_metadata_is_reported(graded):
+    _, rows, _ = graded
+    assert score(rows, "e_reader", "02_exercises") == (0, FULL, "invalid")
+    assert "carries nbgrader's metadata" in rows[("e_reader", "02_exercises")]["reason"]
 
 
 def test_invalid_notebook_gets_zero_and_a_reason(graded):
@@ -413,6 +426,18 @@ def test_cell_reasons(tmp_path):
         "square_test": "timed out: ran longer than 7 s and was stopped (an infinite loop?)",
         "grid_test": "wrote to stderr, which nbgrader counts as failing: Warning!",
     }
+
+
+def test_repair_submission_puts_locked_cells_back_in_place(released):
+    _, _, handout = released
+    student = nbformat.read(handout / "01_exercises.ipynb", as_version=4)
+    cut = variant(student, drop=("intro", "square_solution", "square_test"))
+    notes = instructor.repair_submission(cut, student)
+    assert [c.metadata["nbgrader"]["grade_id"] for c in cut.cells] == [
+        "intro", "setup", "add_solution", "add_test", "square_test", "grid_solution", "grid_test"]
+    assert notes == ["put back deleted cells intro, square_test", "deleted answer cells square_solution"]
+    assert len({c.id for c in cut.cells}) == len(cut.cells)
+    assert instructor.repair_submission(cut, student) == ["deleted answer cells square_solution"]
 
 
 def test_log_reason_finds_the_exception():
