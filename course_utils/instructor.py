@@ -213,12 +213,15 @@ def configured_timeout() -> int:
 def _rmtree(path: Path) -> None:
     """Remove a folder that may hold nbgrader's read-only files."""
 
-    def make_writable_and_retry(function, name, _exc_info):
+    def make_writable_and_retry(function, name, _error):
         os.chmod(name, 0o700)
         function(name)
 
     if path.exists():
-        shutil.rmtree(path, onerror=make_writable_and_retry)
+        if sys.version_info >= (3, 12):
+            shutil.rmtree(path, onexc=make_writable_and_retry)
+        else:
+            shutil.rmtree(path, onerror=make_writable_and_retry)
 
 
 # --------------------------------------------------------------------------------------------
@@ -567,7 +570,9 @@ def _autograde_student(
     log_file = course_dir / "logs" / f"{student}.log"
     log_file.parent.mkdir(exist_ok=True)
     log_file.write_text("")
-    done = lambda name: _executed(course_dir / "autograded" / student / name / f"{name}.ipynb")
+    def done(name: str) -> bool:
+        return _executed(course_dir / "autograded" / student / name / f"{name}.ipynb")
+
     problems: dict[str, str] = {}
     options = ["--force"] + ([f"--Execute.timeout={timeout}"] if timeout else [])
     pending, first = list(notebooks), True
@@ -588,8 +593,10 @@ def _autograde_student(
         else:
             for name in names:
                 if not done(name):
-                    problems[name] = (f"nbgrader could not grade it: {_log_reason(log, student, name)}"
-                                      f" (see logs/{student}.log)")
+                    reason = _log_reason(log, student, name)
+                    if reason.startswith("DeadKernelError"):
+                        reason += " (the submission crashed Python: os._exit, a crash, out of memory?)"
+                    problems[name] = f"nbgrader could not grade it: {reason} (see logs/{student}.log)"
         pending = [name for name in pending if name not in names and not done(name)]
     return problems
 
@@ -631,6 +638,8 @@ def grade(
     for note in notes:
         print(f"note: {note}")
     handed_in = sorted({name for by_notebook in found.values() for name in by_notebook})
+    if not handed_in:
+        print(f"note: no exercise notebooks ({', '.join(notebooks)}) found in {submissions}")
     max_scores = _max_scores(course_dir, handed_in)
     if timeout is None:
         timeout = configured_timeout()
