@@ -745,19 +745,22 @@ def write_gradebook(rows: Sequence[NotebookGrade], course_dir: Path) -> tuple[Pa
 # --------------------------------------------------------------------------------------------
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m course_utils.instructor {release,grade}``: see ``--help``."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--course-dir", type=Path, default=DEFAULT_COURSE_DIR,
+                        help="nbgrader course folder (default: grading/ in the repository)")
+    common.add_argument("--exercises", type=Path, default=DEFAULT_EXERCISES_DIR,
+                        help="folder of the instructor versions (default: notebooks/exercises/)")
     parser = argparse.ArgumentParser(
         prog="python -m course_utils.instructor",
         description="Hand out and grade the course's exercise notebooks with nbgrader.",
     )
-    parser.add_argument("--course-dir", type=Path, default=DEFAULT_COURSE_DIR,
-                        help="nbgrader course folder (default: grading/ in the repository)")
-    parser.add_argument("--exercises", type=Path, default=DEFAULT_EXERCISES_DIR,
-                        help="folder of the instructor versions (default: notebooks/exercises/)")
     commands = parser.add_subparsers(dest="command", required=True)
-    rel = commands.add_parser("release", help="generate the student versions (solutions removed)")
+    rel = commands.add_parser("release", parents=[common],
+                              help="generate the student versions (solutions removed)")
     rel.add_argument("names", nargs="*", help="only these notebooks, e.g. 01_exercises (default: all)")
     rel.add_argument("--out", type=Path, help="also copy the student versions into this folder")
-    grd = commands.add_parser("grade", help="autograde SUBMISSIONS and write the CSV gradebook")
+    grd = commands.add_parser("grade", parents=[common],
+                              help="autograde SUBMISSIONS and write the CSV gradebook")
     grd.add_argument("submissions", type=Path,
                      help="folder with one subfolder per student holding NN_exercises.ipynb files "
                           "(or flat files STUDENT_NN_exercises.ipynb)")

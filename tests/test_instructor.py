@@ -109,8 +109,8 @@ def released(tmp_path_factory):
     for name in ("01_exercises.ipynb", "02_exercises.ipynb"):
         nbformat.write(exercise_notebook(), exercises / name)
     (exercises / "notes.ipynb").write_text("{}")  # not an exercise notebook: ignored
-    code = instructor.main(["--course-dir", str(course), "--exercises", str(exercises),
-                            "release", "--out", str(handout)])
+    code = instructor.main(["release", "--course-dir", str(course), "--exercises", str(exercises),
+                            "--out", str(handout)])
     assert code == 0
     return course, exercises, handout
 
@@ -164,8 +164,8 @@ def graded(released, tmp_path_factory):
         bare_cell.metadata = {}
     save(subs, "e_reader/02_exercises.ipynb", bare)
 
-    code = instructor.main(["--course-dir", str(course), "--exercises", str(exercises),
-                            "grade", str(subs), "--timeout", str(TIMEOUT)])
+    code = instructor.main(["grade", str(subs), "--course-dir", str(course),
+                            "--exercises", str(exercises), "--timeout", str(TIMEOUT)])
     assert code == 0
     rows = {(r["student"], r["notebook"]): r for r in read_csv(course / instructor.GRADEBOOK_CSV)}
     details = {(r["student"], r["notebook"], r["cell"]): r
