@@ -125,6 +125,16 @@ def one_wrong(notebook, loop: bool = False):
     return notebook
 
 
+def cheat(notebook):
+    """The student version with every checker redefined as a no-op in the first answer cell."""
+    notebook = copy.deepcopy(notebook)
+    checkers = sorted({name for cell in graded_cells(notebook)
+                       for name in re.findall(r"\b(check_\w+)\(", cell.source)})
+    first_answer = next(cell for cell in notebook.cells if nbgrader_meta(cell).get("solution"))
+    first_answer.source += "".join(f"\n\ndef {name}(*args, **kwargs):\n    print('all good')" for name in checkers)
+    return notebook
+
+
 def cell_seconds(path: Path) -> dict[str, float]:
     """Seconds each cell of an executed notebook took (nbclient records the times)."""
     seconds = {}
@@ -172,9 +182,11 @@ def student_runs(course, instructor_run, tmp_path_factory):
     subs = tmp_path_factory.mktemp("student_subs")
     (subs / "student").mkdir()
     (subs / "one_wrong").mkdir()
+    (subs / "cheater").mkdir()
     for index, path in enumerate(EXERCISES):
         released = course / "release" / path.stem / path.name
         (subs / "student" / path.name).write_bytes(released.read_bytes())
+        nbformat.write(cheat(nbformat.read(released, as_version=4)), subs / "cheater" / path.name)
         wrong = one_wrong(nbformat.read(path, as_version=4), loop=index == 0)
         nbformat.write(wrong, subs / "one_wrong" / path.name)
     rows = instructor.grade(subs, course, timeout=timeout)
@@ -255,3 +267,11 @@ def test_one_wrong_exercise_loses_exactly_its_points(student_runs, name):
             assert cell.score == cell.max_score, cell.reason
     if name == NAMES[0]:  # the infinite loop
         assert any(c.reason.startswith(f"timed out: ran longer than {timeout} s") for c in row.cells)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_redefining_a_checker_in_an_answer_earns_nothing(student_runs, name):
+    rows, _ = student_runs
+    row = rows[("cheater", name)]
+    assert row.status == "graded", row.reason
+    assert row.score == 0 and row.max_score > 0, [(c.cell, c.score, c.reason) for c in row.cells]
