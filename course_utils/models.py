@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from .batching import PaddedRNN, masked_max, masked_mean, padding_mask
-from .text import PAD_INDEX
+from .text import PAD_INDEX, UNK_INDEX
 
 CELLS = ("rnn", "lstm", "gru")
 POOLINGS = ("last", "mean", "max", "max+mean")
@@ -65,7 +65,8 @@ class ModelConfig:
 
     ``head_hidden`` adds a hidden layer to the head (Linear -> ReLU -> Linear), as the classic
     tutorials do; ``None`` gives a single Linear layer. ``dropout`` is applied between stacked
-    recurrent layers and before the head; ``embedding_dropout`` to the embedded tokens.
+    recurrent layers and before the head; ``embedding_dropout`` to the embedded tokens;
+    ``word_dropout`` replaces that fraction of the words by ``<unk>`` while training.
     """
 
     vocab_size: int
@@ -77,6 +78,7 @@ class ModelConfig:
     pooling: str = "last"
     dropout: float = 0.0
     embedding_dropout: float = 0.0
+    word_dropout: float = 0.0
     head_hidden: Optional[int] = None
 
     def __post_init__(self) -> None:
@@ -86,7 +88,7 @@ class ModelConfig:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}.")
         if self.vocab_size < 2 or self.embedding_dim < 1 or self.hidden_size < 1 or self.num_layers < 1:
             raise ValueError("vocab_size must be at least 2 and every size at least 1.")
-        for name in ("dropout", "embedding_dropout"):
+        for name in ("dropout", "embedding_dropout", "word_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}.")
 
@@ -118,6 +120,9 @@ class SentimentClassifier(nn.Module):
 
     def encode(self, ids: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Embedding + recurrent layer: (output, h_n) as ``PaddedRNN`` returns them."""
+        if self.training and self.config.word_dropout > 0:
+            dropped = torch.rand(ids.shape, device=ids.device) < self.config.word_dropout
+            ids = ids.masked_fill(dropped & (ids != PAD_INDEX), UNK_INDEX)
         embedded = self.embedding_dropout(self.embedding(ids))
         return self.rnn(embedded, lengths)
 
