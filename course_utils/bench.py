@@ -196,7 +196,7 @@ def bench_batching(
         timings["classic"].tokens / timings["classic"].seconds)
     print(f"\nspeed-up of the course's way: {rates['ratio']:.1f}x in reviews/s "
           f"({token_ratio:.1f}x in real tokens/s), over {n_batches} batches of {batch_size} each "
-          f"after {warmup} warm-up batches, on {device.type} with {torch.get_num_threads()} threads")
+          f"after {warmup} warm-up batches, on {device.type} with {torch.get_num_threads()} thread(s)")
     return rates
 
 
@@ -210,7 +210,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--min-freq", type=int, default=1, help="vocabulary cut-off (default 1, as the tutorials)")
     p.add_argument("--device", default="cpu", help="cpu (the target) or cuda")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for PyTorch (default: PyTorch's own choice, all cores)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.bench == "batching":
         bench_batching(args.batches, args.batch_size, args.seed, args.warmup, args.min_freq, args.device)
 

@@ -223,3 +223,24 @@ def test_padded_rnn_ignores_what_is_in_the_padding():
 def test_padded_rnn_rejects_unknown_cells():
     with pytest.raises(ValueError, match="cell must be one of"):
         PaddedRNN("transformer", 3, 3)
+
+
+# --- the benchmark's two tutorial models ---------------------------------------------------------
+
+
+def test_bench_models_compute_the_same_thing():
+    from course_utils.bench import BucketedTutorialLSTM, PackedTutorialLSTM, assert_same_results
+
+    torch.manual_seed(0)
+    packed, bucketed = PackedTutorialLSTM(50), BucketedTutorialLSTM(50)
+    batch = collate_batch([([random.Random(i).randint(2, 49) for _ in range(n)], i % 2)
+                           for i, n in enumerate([7, 3, 12, 1, 5])])
+    assert_same_results(packed, bucketed, [batch])  # copies the weights, then compares
+
+    class ReadsThePadding(BucketedTutorialLSTM):  # takes the state after the LAST time step
+        def forward(self, ids, lengths):
+            output, _ = self.rnn(self.embedding(ids), torch.full_like(lengths, ids.size(1)))
+            return self.fc2(torch.relu(self.fc1(output[:, -1]))).squeeze(1)
+
+    with pytest.raises(AssertionError, match="outputs differ"):
+        assert_same_results(packed, ReadsThePadding(50), [batch])
