@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from checker_testing import not_implemented, rejects
 from course_utils.checks import (
     check_count_lstm_parameters,
     check_gru_cell,
@@ -20,18 +21,6 @@ from course_utils.checks import (
 )
 
 
-def rejects(checker, fn, *fragments: str) -> str:
-    """Run ``checker(fn)``, expect an AssertionError whose message contains every fragment."""
-    with pytest.raises(AssertionError) as info:
-        checker(fn)
-    message = str(info.value)
-    for fragment in fragments:
-        assert fragment in message, f"expected {fragment!r} in the message: {message}"
-    return message
-
-
-def not_implemented(*args):
-    raise NotImplementedError
 
 
 # ----------------------------------------------------------------------------------------------

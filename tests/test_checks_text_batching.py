@@ -13,6 +13,7 @@ import pytest
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
+from checker_testing import not_implemented, rejects
 from course_utils.checks import (
     check_build_vocab,
     check_collate,
@@ -25,18 +26,6 @@ from course_utils.checks import (
 )
 
 
-def rejects(checker, fn, *fragments: str) -> str:
-    """Run ``checker(fn)``, expect an AssertionError whose message contains every fragment."""
-    with pytest.raises(AssertionError) as info:
-        checker(fn)
-    message = str(info.value)
-    for fragment in fragments:
-        assert fragment in message, f"expected {fragment!r} in the message: {message}"
-    return message
-
-
-def not_implemented(*args, **kwargs):
-    raise NotImplementedError
 
 
 SEEDS = [0, 1, 2, 11]

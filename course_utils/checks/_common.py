@@ -8,9 +8,13 @@ itself) and either prints one success line or raises ``AssertionError`` with a m
 from __future__ import annotations
 
 import traceback
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import torch
+
+
+# Tolerances of every comparison with PyTorch: float32 round-off, not a different formula.
+ATOL, RTOL = 1e-5, 1e-4
 
 
 class StudentCodeError(AssertionError):
@@ -72,6 +76,52 @@ def assert_close(
         diff = (got - expected.detach()).abs().max().item()
         message = f"{what} differs from PyTorch's result (largest difference {diff:.3g})."
         raise AssertionError(f"{message} {hint}".strip())
+
+
+def is_close(got: Any, expected: Any) -> bool:
+    """True when ``got`` matches ``expected``: a tensor of the same shape and values (within
+    ``ATOL``/``RTOL``), or a tuple/list of such tensors. Never raises."""
+    if isinstance(expected, (tuple, list)):
+        return (
+            isinstance(got, (tuple, list))
+            and len(got) == len(expected)
+            and all(is_close(g, e) for g, e in zip(got, expected))
+        )
+    return (
+        isinstance(got, torch.Tensor)
+        and tuple(got.shape) == tuple(expected.shape)
+        and torch.allclose(got.detach().to(expected.dtype), expected.detach(), atol=ATOL, rtol=RTOL)
+    )
+
+
+def describe(value: Any) -> str:
+    """A few words on what a student's function returned, for error messages."""
+    if isinstance(value, torch.Tensor):
+        return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of length {len(value)}"
+    return f"a {type(value).__name__}"
+
+
+def first_matching_mistake(
+    got: Any,
+    mistakes: Sequence[tuple[Callable[[], Any], str]],
+    same: Callable[[Any, Any], bool] = is_close,
+) -> Optional[str]:
+    """The hint of the first known mistake whose result equals ``got``, else ``None``.
+
+    ``mistakes`` pairs a function computing what a typical wrong answer returns with the hint
+    to give when the student's result matches it. This is how a checker can say "your gates
+    look swapped" instead of only "wrong".
+    """
+    for compute, hint in mistakes:
+        try:
+            expected = compute()
+        except Exception:  # a mistake that would crash on this input cannot be the one
+            continue
+        if same(got, expected):
+            return hint
+    return None
 
 
 def success(message: str) -> None:

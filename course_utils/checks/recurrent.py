@@ -19,10 +19,18 @@ from unittest import mock
 import torch
 from torch import nn
 
-from ._common import StudentCodeError, assert_shape, assert_tensor, call_student, success
+from ._common import (
+    StudentCodeError,
+    assert_shape,
+    assert_tensor,
+    call_student,
+    describe,
+    first_matching_mistake,
+    is_close,
+    success,
+)
 
 Tensor = torch.Tensor
-ATOL, RTOL = 1e-5, 1e-4
 
 
 # ----------------------------------------------------------------------------------------------
@@ -54,28 +62,15 @@ def _randomize(module: nn.Module) -> nn.Module:
     return module
 
 
-def _close(got: Any, expected: Tensor) -> bool:
-    """True when ``got`` is a tensor of the expected shape and values."""
-    return (
-        isinstance(got, Tensor)
-        and tuple(got.shape) == tuple(expected.shape)
-        and torch.allclose(got.detach().to(expected.dtype), expected.detach(), atol=ATOL, rtol=RTOL)
-    )
 
 
-def _describe(value: Any) -> str:
-    if isinstance(value, Tensor):
-        return f"a tensor of shape {tuple(value.shape)}"
-    if isinstance(value, (tuple, list)):
-        return f"a {type(value).__name__} of length {len(value)}"
-    return f"a {type(value).__name__}"
 
 
 def _as_pair(got: Any, name: str, what: tuple[str, str]) -> tuple[Tensor, Tensor]:
     """Check that the student returned a pair of tensors (e.g. ``(output, h_n)``)."""
     if not isinstance(got, (tuple, list)) or len(got) != 2:
         raise AssertionError(
-            f"{name} should return a pair ({what[0]}, {what[1]}), but it returned {_describe(got)}."
+            f"{name} should return a pair ({what[0]}, {what[1]}), but it returned {describe(got)}."
         )
     first = assert_tensor(got[0], f"{what[0]} (the first value {name} returns)")
     second = assert_tensor(got[1], f"{what[1]} (the second value {name} returns)")
@@ -97,18 +92,6 @@ def _check_inputs_untouched(name: str, given: Sequence[Tensor], originals: Seque
             )
 
 
-def _first_match(got: Any, variants: Sequence[tuple[Callable[[], Any], str]]) -> str | None:
-    """Message of the first known mistake whose result equals ``got`` (tensors or pairs)."""
-    for compute, message in variants:
-        expected = compute()
-        if isinstance(expected, tuple):
-            if isinstance(got, tuple) and len(got) == len(expected) and all(
-                _close(g, e) for g, e in zip(got, expected)
-            ):
-                return message
-        elif _close(got, expected):
-            return message
-    return None
 
 
 class ForbiddenModuleError(RuntimeError):
@@ -238,11 +221,11 @@ def _diagnose_rnn_output(got: Tensor, case: dict[str, Any]) -> str:
          "Your output is shifted by one step: output[:, t] must be the state AFTER reading "
          "x[:, t] (append the new h, not the previous one)."),
     ]
-    known = _first_match(got, variants)
+    known = first_matching_mistake(got, variants)
     if known:
         return known
     wrong_steps = [t for t in range(case["seq_len"])
-                   if not _close(got[:, t], case["output"][:, t])]
+                   if not is_close(got[:, t], case["output"][:, t])]
     if wrong_steps[0] == 0:
         return ("Already the first step differs: check h_1 = tanh(x_0 @ W_ih.T + b_ih + "
                 "h0 @ W_hh.T + b_hh).")
@@ -272,7 +255,7 @@ def _check_rnn_gradients(rnn_forward: Callable, case: dict[str, Any]) -> None:
         expected_loss, [x, h0, rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0])
     names = ["x", "h0", "weight_ih", "weight_hh", "bias_ih", "bias_hh"]
     for name, grad, grad_expected in zip(names, grads, expected):
-        if grad is None or not _close(grad, grad_expected):
+        if grad is None or not is_close(grad, grad_expected):
             raise AssertionError(
                 f"rnn_forward gives the right values, but the gradient with respect to {name} "
                 "differs from nn.RNN's: part of the computation is cut from the autograd graph "
@@ -298,15 +281,15 @@ def check_rnn_forward(rnn_forward: Callable, seed: int = 0, trials: int = 3) -> 
             assert_shape(output, expected_output.shape, "output", _rnn_output_shape_hint(output, case))
         if h_n.shape != expected_h_n.shape:
             assert_shape(h_n, expected_h_n.shape, "h_n", _rnn_h_n_shape_hint(h_n, case))
-        if not _close(output, expected_output):
+        if not is_close(output, expected_output):
             diff = (output.detach() - expected_output).abs().max().item()
             raise AssertionError(
                 f"output differs from nn.RNN's (largest difference {diff:.3g}). "
                 + _diagnose_rnn_output(output.detach(), case))
-        if not _close(h_n, expected_h_n):
-            if _close(h_n, case["h0"]):
+        if not is_close(h_n, expected_h_n):
+            if is_close(h_n, case["h0"]):
                 hint = "You return h0: h_n is the state after the LAST step."
-            elif _close(h_n, expected_output[:, 0]):
+            elif is_close(h_n, expected_output[:, 0]):
                 hint = "You return the state after the FIRST step: h_n is the state after the last."
             else:
                 hint = "h_n must equal output[:, -1], the state after the last step."
@@ -338,7 +321,7 @@ def check_rnn_parameter_shapes(rnn_parameter_shapes: Callable, seed: int = 0) ->
                                     name="rnn_parameter_shapes")
         expected = _expected_shapes(nn.RNN(input_size, hidden_size, num_layers))
         if not isinstance(got, dict):
-            raise AssertionError(f"{call} should return a dict {{name: shape}}, got {_describe(got)}.")
+            raise AssertionError(f"{call} should return a dict {{name: shape}}, got {describe(got)}.")
         missing = [name for name in expected if name not in got]
         extra = [name for name in got if name not in expected]
         if missing:
@@ -421,7 +404,7 @@ def check_stacked_rnn_forward(stacked_rnn_forward: Callable, seed: int = 0) -> N
             hint = "h_n stacks the final state of every layer: torch.stack(finals) (layer 0 first)."
             assert_shape(h_n, expected_h_n.shape, f"h_n ({what})", hint)
         both = (output.detach(), h_n.detach())
-        if _close(both[0], expected_output) and _close(both[1], expected_h_n):
+        if is_close(both[0], expected_output) and is_close(both[1], expected_h_n):
             continue
         variants = [
             (lambda: _stacked_reference(x, h0, layers, same_h0=True),
@@ -431,9 +414,9 @@ def check_stacked_rnn_forward(stacked_rnn_forward: Callable, seed: int = 0) -> N
             (lambda: _stacked_reference(x, h0, layers, layer_order="first_output"),
              "output must be the LAST layer's output; yours is the first layer's."),
         ]
-        hint = _first_match(both, variants)
+        hint = first_matching_mistake(both, variants)
         if hint is None:
-            if _close(both[0], expected_output):
+            if is_close(both[0], expected_output):
                 hint = "output is right but h_n is not: h_n[k] is the last step of layer k's output."
             else:
                 hint = ("Layer k + 1 reads the output sequence of layer k, starting from h0[k + 1]. "
@@ -539,14 +522,14 @@ def check_lstm_cell(lstm_cell: Callable, seed: int = 0, trials: int = 3) -> None
                 h_new, c_new = _as_pair(got, "lstm_cell", ("h_new", "c_new"))
                 assert_shape(h_new, h_next.shape, "h_new", "Expected (batch, hidden_size).")
                 assert_shape(c_new, c_next.shape, "c_new", "Expected (batch, hidden_size).")
-                if not (_close(h_new, h_next) and _close(c_new, c_next)):
+                if not (is_close(h_new, h_next) and is_close(c_new, c_next)):
                     got_pair = (h_new.detach(), c_new.detach())
-                    hint = _first_match(got_pair, _lstm_variants(x[:, t], h, c, params))
+                    hint = first_matching_mistake(got_pair, _lstm_variants(x[:, t], h, c, params))
                     if hint is None:
-                        if _close(c_new, c_next):
+                        if is_close(c_new, c_next):
                             hint = ("c_new is right but h_new is not: h_new = o * tanh(c_new), o "
                                     "being the output gate (the 4th block of rows).")
-                        elif _close(h_new, h_next):
+                        elif is_close(h_new, h_next):
                             hint = "h_new is right but c_new is not: c_new = f * c + i * g."
                         else:
                             hint = ("Both h_new and c_new differ: check the gate equations and "
@@ -572,7 +555,7 @@ def _check_lstm_sequence(lstm_cell: Callable, case: dict[str, Any]) -> None:
     output = torch.stack(outputs, dim=1)
     lstm = case["module"]
     expected_output, (_, expected_c) = lstm(case["x"], (case["h0"][None], case["c0"][None]))
-    if not (_close(output, expected_output) and _close(c, expected_c[0])):
+    if not (is_close(output, expected_output) and is_close(c, expected_c[0])):
         raise AssertionError(
             "lstm_cell is right one step at a time, but looping it over the sequence does not "
             "give nn.LSTM's output: does it keep some state of its own between calls?")
@@ -582,7 +565,7 @@ def _check_lstm_sequence(lstm_cell: Callable, case: dict[str, Any]) -> None:
     grads = torch.autograd.grad(output.sum(), params)
     expected = torch.autograd.grad(expected_output.sum(), [
         lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0])
-    if not all(_close(g, e) for g, e in zip(grads, expected)):
+    if not all(is_close(g, e) for g, e in zip(grads, expected)):
         raise AssertionError("lstm_cell gives the right values but wrong gradients: part of the "
                              "computation is cut from the autograd graph.")
 
@@ -683,11 +666,11 @@ def check_gru_cell(gru_cell: Callable, seed: int = 0, trials: int = 3) -> None:
                 _check_inputs_untouched("gru_cell", inputs, [x[:, t], h, *params], names)
                 if isinstance(got, (tuple, list)):
                     raise AssertionError(
-                        f"gru_cell should return one tensor h_new, but it returned {_describe(got)} "
+                        f"gru_cell should return one tensor h_new, but it returned {describe(got)} "
                         "(a GRU has no separate cell state).")
                 assert_shape(got, h_next.shape, "h_new", "Expected (batch, hidden_size).")
-                if not _close(got, h_next):
-                    hint = _first_match(got.detach(), _gru_variants(x[:, t], h, params))
+                if not is_close(got, h_next):
+                    hint = first_matching_mistake(got.detach(), _gru_variants(x[:, t], h, params))
                     if hint is None:
                         hint = ("Check r and z (sigmoid), n = tanh(W_in x + b_in + r * (W_hn h + "
                                 "b_hn)) and h_new = (1 - z) * n + z * h, rows in order r, z, n.")
@@ -709,7 +692,7 @@ def _check_gru_sequence(gru_cell: Callable, gru: nn.GRU, x: Tensor, h0: Tensor) 
         outputs.append(h)
     output = torch.stack(outputs, dim=1)
     expected, _ = gru(x, h0[None])
-    if not _close(output, expected):
+    if not is_close(output, expected):
         raise AssertionError(
             "gru_cell is right one step at a time, but looping it over the sequence does not "
             "give nn.GRU's output: does it keep some state of its own between calls?")
@@ -719,7 +702,7 @@ def _check_gru_sequence(gru_cell: Callable, gru: nn.GRU, x: Tensor, h0: Tensor) 
     grads = torch.autograd.grad(output.sum(), params)
     expected_grads = torch.autograd.grad(expected.sum(), [
         gru.weight_ih_l0, gru.weight_hh_l0, gru.bias_ih_l0, gru.bias_hh_l0])
-    if not all(_close(g, e) for g, e in zip(grads, expected_grads)):
+    if not all(is_close(g, e) for g, e in zip(grads, expected_grads)):
         raise AssertionError("gru_cell gives the right values but wrong gradients: part of the "
                              "computation is cut from the autograd graph.")
 

@@ -14,45 +14,32 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional
 
 import torch
 
 from ..batching import collate_batch, last_real_output, masked_mean, padding_mask, reverse_within_length
 from ..text import PAD_INDEX, UNK_INDEX, Vocab, tokenize
-from ._common import StudentCodeError, assert_tensor, call_student, success
+from ._common import (
+    StudentCodeError,
+    assert_tensor,
+    call_student,
+    describe,
+    first_matching_mistake,
+    is_close,
+    success,
+)
 
 Tensor = torch.Tensor
-ATOL, RTOL = 1e-5, 1e-4
 
 
 # ----------------------------------------------------------------------------------------------
 # Small helpers
 # ----------------------------------------------------------------------------------------------
-def _describe(value: Any) -> str:
-    if isinstance(value, Tensor):
-        return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
-    if isinstance(value, (tuple, list)):
-        return f"a {type(value).__name__} of length {len(value)}"
-    return f"a {type(value).__name__}"
 
 
-def _first_match(got: Any, variants: Sequence[tuple[Callable[[], Any], str]],
-                 same: Callable[[Any, Any], bool]) -> Optional[str]:
-    """The message of the first known mistake whose result equals ``got``."""
-    for compute, message in variants:
-        try:
-            expected = compute()
-        except Exception:  # a mistake that would crash on this input cannot be the one
-            continue
-        if same(got, expected):
-            return message
-    return None
 
 
-def _close(got: Any, expected: Tensor) -> bool:
-    return (isinstance(got, Tensor) and tuple(got.shape) == tuple(expected.shape)
-            and torch.allclose(got.detach().to(expected.dtype), expected, atol=ATOL, rtol=RTOL))
 
 
 def _generator(seed: int) -> torch.Generator:
@@ -152,10 +139,10 @@ def check_tokenize_review(tokenize_review: Callable, seed: int = 0, trials: int 
         expected = tokenize(text)
         if not isinstance(got, list) or not all(isinstance(t, str) for t in got):
             raise AssertionError(
-                f"tokenize_review({text!r}) should return a list of strings, got {_describe(got)}: {got!r}.")
+                f"tokenize_review({text!r}) should return a list of strings, got {describe(got)}: {got!r}.")
         if got == expected:
             continue
-        hint = _first_match(got, _tokenizer_variants(text), lambda a, b: a == b)
+        hint = first_matching_mistake(got, _tokenizer_variants(text), lambda a, b: a == b)
         if hint is None:
             wrong = next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
             hint = (f"The first difference is at token {wrong}: got "
@@ -237,10 +224,10 @@ def check_build_vocab(build_vocab: Callable, seed: int = 0) -> None:
             raise AssertionError("build_vocab changed the texts it was given: only count them.")
         expected = Vocab.build(texts, min_freq=min_freq, max_size=max_size).itos
         if not isinstance(got, list):
-            raise AssertionError(f"{call} should return a list of tokens (index = id), got {_describe(got)}.")
+            raise AssertionError(f"{call} should return a list of tokens (index = id), got {describe(got)}.")
         if got == expected:
             continue
-        hint = _first_match(got, _vocab_variants(texts, min_freq, max_size), lambda a, b: a == b)
+        hint = first_matching_mistake(got, _vocab_variants(texts, min_freq, max_size), lambda a, b: a == b)
         if hint is None:
             if len(got) != len(set(got)):
                 hint = "A token appears twice: each token must get exactly one id."
@@ -281,7 +268,7 @@ def check_encode(encode: Callable, seed: int = 0) -> None:
         if isinstance(got, Tensor):
             raise AssertionError("encode should return a list of ints, not a tensor (collate makes the tensors).")
         if not isinstance(got, list) or not all(isinstance(i, int) for i in got):
-            raise AssertionError(f"encode should return a list of ints, got {_describe(got)}: {got!r}.")
+            raise AssertionError(f"encode should return a list of ints, got {describe(got)}: {got!r}.")
         if got == expected:
             continue
         variants = [
@@ -301,7 +288,7 @@ def check_encode(encode: Callable, seed: int = 0) -> None:
             (lambda: [stoi.get(t, UNK_INDEX) for t in sorted(tokens)],
              "The order is changed: keep the tokens' order (a review read in another order is another review)."),
         ]
-        hint = _first_match(got, variants, lambda a, b: a == b) or "Each token gives stoi[token], or 1 when it is not in stoi."
+        hint = first_matching_mistake(got, variants, lambda a, b: a == b) or "Each token gives stoi[token], or 1 when it is not in stoi."
         raise AssertionError(f"encode({tokens!r}, stoi) returned {got!r}, expected {expected!r}. {hint}")
     success(f"encode gives the right ids, <unk> for unknown words, on {len(cases)} token lists.")
 
@@ -319,7 +306,7 @@ def _random_batch(rng: random.Random, size: int, max_len: int = 9, min_len: int 
 
 def _as_triple(got: Any, name: str) -> tuple[Tensor, Tensor, Tensor]:
     if not isinstance(got, (tuple, list)) or len(got) != 3:
-        raise AssertionError(f"{name} should return a triple (ids, labels, lengths), got {_describe(got)}.")
+        raise AssertionError(f"{name} should return a triple (ids, labels, lengths), got {describe(got)}.")
     return tuple(assert_tensor(g, f"{what} (value {i + 1} of {name}'s result)")
                  for i, (g, what) in enumerate(zip(got, ("ids", "labels", "lengths"))))
 
@@ -350,7 +337,7 @@ def _compare_collate(name: str, got: Any, expected: tuple[Tensor, Tensor, Tensor
             (lambda: torch.nn.utils.rnn.pad_sequence(sorted(sequences, key=len, reverse=True), batch_first=True),
              "The reviews are sorted by length: keep the batch's order, or the labels no longer match."),
         ]
-        hint = _first_match(ids, variants, torch.equal) or "Row i must hold review i's ids, then zeros."
+        hint = first_matching_mistake(ids, variants, torch.equal) or "Row i must hold review i's ids, then zeros."
         raise AssertionError(f"ids differ from the expected padded batch. {hint}")
     if labels.dtype != torch.float32:
         raise AssertionError(
@@ -466,7 +453,7 @@ def _check_gradient(fn: Callable, name: str, x: Tensor, lengths: Tensor, oracle:
     (grad,) = torch.autograd.grad((got * weights).sum(), leaf, allow_unused=True)
     reference = x.clone().requires_grad_(True)
     (expected,) = torch.autograd.grad((oracle(reference, lengths) * weights).sum(), reference)
-    if grad is None or not _close(grad, expected):
+    if grad is None or not is_close(grad, expected):
         raise AssertionError(
             f"{name} gives the right values but the wrong gradient: part of the computation is cut "
             "from the autograd graph (.detach(), .data, or a tensor rebuilt from numbers).")
@@ -486,9 +473,9 @@ def _check_tensor_function(fn: Callable, name: str, oracle: Callable, variants: 
         _check_untouched(name, x_in, x, lengths_in, lengths)
         expected = oracle(x, lengths)
         got = assert_tensor(got, f"the result of {name}")
-        if _close(got, expected):
+        if is_close(got, expected):
             continue
-        hint = _first_match(got, variants(x, lengths), _close)
+        hint = first_matching_mistake(got, variants(x, lengths), is_close)
         if hint is None and tuple(got.shape) != tuple(expected.shape):
             hint = f"Expected shape {tuple(expected.shape)}."
         shape_note = "" if tuple(got.shape) == tuple(expected.shape) else (
