@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from course_utils.batching import PaddedRNN, masked_max, masked_mean, padding_mask
+from checker_testing import not_implemented, rejects
 from course_utils.checks import (
     check_accuracy,
     check_bidirectional_final_state,
@@ -23,17 +24,6 @@ from course_utils.checks import (
 from course_utils.text import PAD_INDEX, tokenize
 
 
-def rejects(checker, fn, *fragments: str) -> str:
-    with pytest.raises(AssertionError) as info:
-        checker(fn)
-    message = str(info.value)
-    for fragment in fragments:
-        assert fragment in message, f"expected {fragment!r} in the message: {message}"
-    return message
-
-
-def not_implemented(*args, **kwargs):
-    raise NotImplementedError
 
 
 SEEDS = [0, 1, 7]

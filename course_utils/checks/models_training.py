@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import math
 import random
-from typing import Any, Callable, Optional, Sequence
+from typing import Callable
 
 import torch
 from torch import nn
@@ -22,27 +22,13 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from ..batching import masked_max, masked_mean, padding_mask
 from ..models import ModelConfig, SentimentClassifier
 from ..text import PAD_INDEX, UNK_INDEX, Vocab, tokenize
-from ._common import assert_tensor, call_student, success
+from ._common import assert_tensor, call_student, first_matching_mistake, is_close, success
 
 Tensor = torch.Tensor
-ATOL, RTOL = 1e-5, 1e-4
 
 
-def _close(got: Any, expected: Tensor) -> bool:
-    return (isinstance(got, Tensor) and tuple(got.shape) == tuple(expected.shape)
-            and torch.allclose(got.detach().to(expected.dtype), expected, atol=ATOL, rtol=RTOL))
 
 
-def _first_match(got: Any, variants: Sequence[tuple[Callable[[], Any], str]]) -> Optional[str]:
-    """The message of the first known mistake whose result equals ``got``."""
-    for compute, message in variants:
-        try:
-            expected = compute()
-        except Exception:  # a mistake that would crash on this input cannot be the one
-            continue
-        if _close(got, expected):
-            return message
-    return None
 
 
 def _lengths(rng: random.Random, batch: int, longest: int) -> Tensor:
@@ -89,7 +75,7 @@ def check_bidirectional_final_state(final_state: Callable, seed: int = 0) -> Non
             hint = hints.get(tuple(got.shape), "")
             raise AssertionError(f"final_state(h_n) has shape {tuple(got.shape)}, expected {tuple(expected.shape)} "
                                  f"{where}. {hint}".strip())
-        if _close(got, expected):
+        if is_close(got, expected):
             continue
         variants = [
             (lambda: torch.cat([h_n[-1], h_n[-2]], dim=1),
@@ -104,7 +90,7 @@ def check_bidirectional_final_state(final_state: Callable, seed: int = 0) -> Non
              "reshaping it to (batch, 2 * hidden) does not put each review's two states side by side. "
              "Use torch.cat([h_n[-2], h_n[-1]], dim=1)."),
         ]
-        hint = _first_match(got, variants) or (
+        hint = first_matching_mistake(got, variants) or (
             "Each review's final state is cat(h_n[-2], h_n[-1]): the forward state at its last real token "
             "and the backward state at its first token.")
         raise AssertionError(f"final_state(h_n) returned wrong values {where}. {hint}")
@@ -151,7 +137,7 @@ def check_masked_max(max_pool: Callable, seed: int = 0, trials: int = 4) -> None
                     else "The result has one row per review and one column per feature.")
             raise AssertionError(f"max_pool(output, lengths) has shape {tuple(got.shape)}, expected "
                                  f"{(batch, features)} for output of shape {tuple(output.shape)}. {hint}")
-        if _close(got, expected):
+        if is_close(got, expected):
             continue
         mask = padding_mask(lengths, longest).unsqueeze(2)
         wider = padding_mask(lengths + 1, longest).unsqueeze(2)
@@ -165,7 +151,7 @@ def check_masked_max(max_pool: Callable, seed: int = 0, trials: int = 4) -> None
              "Zeros at the padded steps (multiplying by the mask, or filling with 0) beat a review whose values "
              "are all negative: fill the padded steps with -inf (masked_fill) instead."),
         ]
-        hint = _first_match(got, variants) or "Mask the padded steps with -inf, then take the max over dim=1."
+        hint = first_matching_mistake(got, variants) or "Mask the padded steps with -inf, then take the max over dim=1."
         raise AssertionError(f"max_pool returned wrong values (lengths {lengths.tolist()}, padded steps holding "
                              f"{garbage} and more). {hint}")
     success(f"max_pool ignores the padded steps ({trials} random batches, padding holding large, zero and "
@@ -207,11 +193,11 @@ def check_bigru_classifier(model_class: Callable, seed: int = 0) -> None:
             hint = ("Squeeze the last dimension: the head gives (batch, 1), the loss wants (batch,)."
                     if tuple(got.shape) == (batch, 1) else "Return one logit per review.")
             raise AssertionError(f"forward(ids, lengths) has shape {tuple(got.shape)}, expected {(batch,)}. {hint}")
-        if _close(got, expected):
+        if is_close(got, expected):
             extra = torch.cat([ids, torch.zeros(batch, 3, dtype=torch.long)], dim=1)
             with torch.no_grad():
                 again = call_student(model, extra, lengths, name="forward")
-            if not _close(again, expected):
+            if not is_close(again, expected):
                 raise AssertionError("Adding padding at the end of the batch changed the logits: pool over the "
                                      "real steps only (pass `lengths` to the recurrent layer and to the pooling).")
             continue
@@ -235,7 +221,7 @@ def check_bigru_classifier(model_class: Callable, seed: int = 0) -> None:
                 (lambda: pooled_head(output.amax(1), output.mean(1)),
                  "Both poolings include the padded steps: mask them (max: -inf; mean: divide by the true lengths)."),
             ]
-        hint = _first_match(got, variants) or (
+        hint = first_matching_mistake(got, variants) or (
             "Expected head(cat([masked max, masked mean] of the GRU output over time, dim=1)).squeeze(1).")
         raise AssertionError(f"forward(ids, lengths) returned wrong logits (lengths {lengths.tolist()}). {hint}")
     success("BiGRUClassifier.forward equals course_utils.models.SentimentClassifier(cell='gru', bidirectional=True, "
