@@ -10,6 +10,7 @@ from typing import Mapping, Optional, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 
 def _axes(ax=None, figsize=(6, 4)):
@@ -59,7 +60,10 @@ def plot_histories(histories: Mapping[str, object], key: str = "val_acc", ax=Non
     for name, history in histories.items():
         h = history.to_dict() if hasattr(history, "to_dict") else dict(history)
         ax.plot(np.arange(1, len(h[key]) + 1), h[key], "o-", label=name)
-    ax.set(xlabel="epoch", ylabel=key.replace("_", " "), title=f"{key.replace('_', ' ')} per epoch")
+    label = {"val_acc": "validation accuracy", "val_loss": "validation loss", "train_acc": "training accuracy",
+             "train_loss": "training loss"}.get(key, key.replace("_", " "))
+    ax.set(xlabel="epoch", ylabel=label, title=f"{label} per epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend()
     return ax
 

@@ -168,3 +168,26 @@ def test_history_to_dict_and_best():
 def test_get_device_is_a_torch_device():
     device = training.get_device()
     assert device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_the_plots_of_lessons_5_and_6_draw():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from course_utils import plots
+
+    history = History(train_loss=[0.6, 0.4], train_acc=[0.7, 0.8], val_loss=[0.5, 0.45], val_acc=[0.75, 0.8],
+                      best_epoch=2)
+    axes = plots.plot_history(history)
+    assert axes[1].get_ylabel() == "accuracy" and len(axes[0].get_legend().get_texts()) == 3
+    assert plots.plot_histories({"a": history, "b": history.to_dict()}).get_ylabel() == "validation accuracy"
+    assert len(plots.plot_loss_curves({"rnn": [0.7] * 30, "lstm": [0.5] * 30}, smooth=10).lines) == 3
+    ax = plots.plot_confusion_matrix([[5, 1], [2, 7]])
+    assert [t.get_text() for t in ax.texts] == ["5", "1", "2", "7"]
+    ax = plots.plot_accuracy_by_length([10, 20, 150, 160], [True, False, True, True], [0, 100, 200])
+    assert [round(p.get_height(), 2) for p in ax.patches] == [0.5, 1.0]
+    ax = plots.plot_prediction_by_word(["good", "bad"], [0.8, 0.3])
+    assert ax.get_ylim() == (0, 1)
+    plt.close("all")
