@@ -186,9 +186,9 @@ class TrainResult:
             "best_epoch": self.history.best_epoch,
             "test_loss": round(self.test_loss, 4),
             "test_acc": round(self.test_acc, 4),
-            "seconds_per_epoch": round(self.seconds_per_epoch, 2),
-            "training_seconds": round(self.fit_seconds, 1),
-            "reviews_per_second": round(self.reviews_per_second, 1),
+            "seconds_per_epoch": _significant(self.seconds_per_epoch),  # tiny runs take milliseconds
+            "training_seconds": _significant(self.fit_seconds),
+            "reviews_per_second": _significant(self.reviews_per_second),
             "parameters": self.parameters,
             "train_reviews": self.train_reviews,
             "device": self.device,
@@ -247,6 +247,11 @@ def train_model(
     return TrainResult(name, model, recipe, history, test_loss, test_acc, count_parameters(model),
                        checkpoint, str(device), train_reviews=len(data.train), test_probabilities=probabilities,
                        fit_seconds=fit_seconds)
+
+
+def _significant(value: float, digits: int = 4) -> float:
+    """``value`` rounded to ``digits`` significant digits (never to 0 for a positive value)."""
+    return float(f"{value:.{digits}g}")
 
 
 class _OneLineParser(argparse.ArgumentParser):

@@ -78,6 +78,9 @@ def test_json_output_has_every_field(capsys, tiny_imdb, tmp_path):
     assert len(result["val_acc"]) == 2 and all(0 <= a <= 1 for a in result["val_acc"])
     assert 0 <= result["test_acc"] <= 1
     assert result["parameters"] > 0 and result["seconds_per_epoch"] > 0 and result["reviews_per_second"] > 0
+    # however short the run, the two speeds agree: seconds per epoch x reviews per second = training reviews
+    reviews = result["seconds_per_epoch"] * result["reviews_per_second"]
+    assert abs(reviews - result["train_reviews"]) < 0.01 * result["train_reviews"], result
     assert "epoch 2/2" in err  # the progress lines went to stderr
     assert Path(result["checkpoint"]) == checkpoint and checkpoint.exists()
     predictor = load_predictor(checkpoint)
