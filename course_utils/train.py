@@ -33,7 +33,8 @@ from torch import nn
 from .data import default_data_dir, load_imdb, train_valid_split
 from .models import SentimentClassifier, build_model, count_parameters
 from .text import Vocab, tokenize_all
-from .training import Example, History, fit, get_device, make_loader, predict_probabilities, set_seed, truncate
+from .training import (Example, History, accuracy_of, fit, get_device, make_loader, predict_probabilities, set_seed,
+                       truncate)
 
 
 @dataclass
@@ -55,6 +56,10 @@ class Recipe:
     clip: Optional[float] = 1.0
     schedule: Optional[str] = None
     weight_decay: float = 0.0
+
+    def shorten(self, examples: Sequence[Example]) -> list[Example]:
+        """The examples cut as this recipe trains, validates and tests: ``truncate`` with ``max_len``, ``head``."""
+        return [(truncate(ids, self.max_len, self.head), label) for ids, label in examples]
 
 
 RECIPES: dict[str, Recipe] = {
@@ -164,6 +169,10 @@ class TrainResult:
     test_probabilities: Optional[torch.Tensor] = None  # P(positive) of each test review, in data.test order
     fit_seconds: float = 0.0  # the whole of fit(): training epochs and their validation passes
 
+    def probabilities(self, examples: Sequence[Example]) -> torch.Tensor:
+        """P(positive) of each example (e.g. ``data.valid``), cut as the model was trained."""
+        return predict_probabilities(self.model, self.recipe.shorten(examples), progress=False)
+
     @property
     def seconds_per_epoch(self) -> float:
         return sum(self.history.seconds) / len(self.history.seconds)
@@ -226,11 +235,8 @@ def train_model(
     set_seed(seed)
     model = build_model(len(data.vocab), **recipe.model)
 
-    def shorten(examples):
-        return [(truncate(ids, recipe.max_len, recipe.head), label) for ids, label in examples]
-
-    train_loader = make_loader(shorten(data.train), recipe.batch_size, shuffle=True, seed=seed)
-    valid_loader = make_loader(shorten(data.valid), 256, shuffle=False)
+    train_loader = make_loader(recipe.shorten(data.train), recipe.batch_size, shuffle=True, seed=seed)
+    valid_loader = make_loader(recipe.shorten(data.valid), 256, shuffle=False)
     checkpoint = (checkpoint or default_checkpoint(name)) if save else None
     extra = {"name": name, "vocab": data.vocab.itos, "max_len": recipe.max_len, "head": recipe.head}
     start = time.perf_counter()
@@ -240,10 +246,10 @@ def train_model(
         device=device, progress=progress, log=log,
     )
     fit_seconds = time.perf_counter() - start
-    probabilities = predict_probabilities(model, shorten(data.test), progress=progress)
+    probabilities = predict_probabilities(model, recipe.shorten(data.test), progress=progress)
     labels = torch.tensor([float(label) for _, label in data.test])
     test_loss = nn.functional.binary_cross_entropy(probabilities.double().clamp(1e-7, 1 - 1e-7), labels.double()).item()
-    test_acc = ((probabilities > 0.5).float() == labels).float().mean().item()
+    test_acc = accuracy_of(probabilities, labels)
     return TrainResult(name, model, recipe, history, test_loss, test_acc, count_parameters(model),
                        checkpoint, str(device), train_reviews=len(data.train), test_probabilities=probabilities,
                        fit_seconds=fit_seconds)

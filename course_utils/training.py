@@ -134,6 +134,12 @@ def predict_probabilities(
     return probabilities
 
 
+def accuracy_of(probabilities: torch.Tensor, labels: Sequence[float]) -> float:
+    """The share of right answers when P(positive) > 0.5 is read as "positive"."""
+    labels = torch.as_tensor(labels, dtype=torch.float)
+    return ((probabilities > 0.5).float() == labels).float().mean().item()
+
+
 @dataclass
 class History:
     """What ``fit`` measured, one entry per epoch."""

@@ -8,9 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from course_utils import train
 from course_utils.predict import load_predictor
+from course_utils.training import accuracy_of, truncate
 
 GOOD = ["great", "wonderful", "loved", "brilliant", "moving", "superb"]
 BAD = ["awful", "boring", "hated", "terrible", "dull", "waste"]
@@ -137,6 +139,17 @@ def test_train_model_refuses_unknown_names(tiny_imdb):
     data = train.prepare_imdb(folder=tiny_imdb)
     with pytest.raises(ValueError, match="lstm"):
         train.train_model("transformer", data)
+
+
+def test_a_result_predicts_any_split_as_it_was_tested(tiny_imdb):
+    data = train.prepare_imdb(folder=tiny_imdb)
+    result = train.train_model("best", data, epochs=1, save=False, progress=False, log=None)
+    assert torch.allclose(result.probabilities(data.test), result.test_probabilities)
+    assert result.test_acc == pytest.approx(accuracy_of(result.test_probabilities, [label for _, label in data.test]))
+    recipe = train.RECIPES["best"]
+    cut = recipe.shorten([(list(range(recipe.max_len + 10)), 1)])
+    assert cut == [(truncate(list(range(recipe.max_len + 10)), recipe.max_len, recipe.head), 1)]
+    assert len(cut[0][0]) == recipe.max_len
 
 
 def test_module_runs_as_a_command(tiny_imdb, tmp_path):

@@ -136,6 +136,12 @@ def test_make_loader_gives_every_example_once_in_buckets():
     assert ids.shape[1] == lengths.max()
 
 
+def test_accuracy_of_reads_above_one_half_as_positive():
+    probabilities = torch.tensor([0.9, 0.2, 0.51, 0.5])
+    assert training.accuracy_of(probabilities, [1, 0, 1, 1]) == 0.75  # 0.5 itself is "negative"
+    assert training.accuracy_of(probabilities, torch.tensor([0.0, 1.0, 0.0, 0.0])) == 0.25
+
+
 def test_truncate_keeps_head_and_tail():
     ids = list(range(10))
     assert truncate(ids, None) == ids
