@@ -6,7 +6,7 @@ One configurable class covers every model of lessons 5 and 6::
       -> Embedding        (batch, time, embedding_dim)
       -> Dropout          (same shape: whole positions of the embedding are dropped at random)
       -> PaddedRNN        output (batch, time, directions * hidden), h_n (layers * directions, batch, hidden)
-      -> pooling          (batch, features): the last state, or the mean / max of the output over time
+      -> pooling          (batch, features): the last state, the mean / max of the output over time, or several
       -> Dropout + head   (batch,) one logit; sigmoid(logit) is the probability of "positive"
 
 The recurrent layer is ``course_utils.batching.PaddedRNN``: it reads right-padded, length-bucketed
@@ -25,7 +25,7 @@ from .batching import PaddedRNN, masked_max, masked_mean, padding_mask
 from .text import PAD_INDEX, UNK_INDEX
 
 CELLS = ("rnn", "lstm", "gru")
-POOLINGS = ("last", "mean", "max", "max+mean")
+POOLINGS = ("last", "mean", "max", "max+mean", "last+max+mean")
 
 
 def last_layer_state(h_n: torch.Tensor, num_directions: int) -> torch.Tensor:
@@ -46,7 +46,9 @@ def pool(output: torch.Tensor, h_n: torch.Tensor, lengths: torch.Tensor, pooling
     """Turn the recurrent layer's results into one vector per review, ignoring padding.
 
     ``last``: the final states (see ``last_layer_state``); ``mean`` / ``max``: the mean / max of
-    the output over the real time steps; ``max+mean``: both, concatenated.
+    the output over the real time steps; ``max+mean``: both, concatenated; ``last+max+mean``: all
+    three, concatenated (the "concat pooling" of ULMFiT: the final states sum the review up in order,
+    the max keeps the strongest signal anywhere, the mean the overall tone).
     """
     if pooling == "last":
         return last_layer_state(h_n, num_directions)
@@ -56,6 +58,9 @@ def pool(output: torch.Tensor, h_n: torch.Tensor, lengths: torch.Tensor, pooling
         return masked_max(output, lengths)
     if pooling == "max+mean":
         return torch.cat([masked_max(output, lengths), masked_mean(output, lengths)], dim=1)
+    if pooling == "last+max+mean":
+        last = last_layer_state(h_n, num_directions)
+        return torch.cat([last, masked_max(output, lengths), masked_mean(output, lengths)], dim=1)
     raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}.")
 
 
@@ -111,7 +116,7 @@ class SentimentClassifier(nn.Module):
         self.embedding = nn.Embedding(c.vocab_size, c.embedding_dim, padding_idx=PAD_INDEX)
         self.embedding_dropout = nn.Dropout(c.embedding_dropout)
         self.rnn = PaddedRNN(c.cell, c.embedding_dim, c.hidden_size, c.num_layers, c.bidirectional, c.dropout)
-        features = c.hidden_size * self.num_directions * (2 if c.pooling == "max+mean" else 1)
+        features = c.hidden_size * self.num_directions * len(c.pooling.split("+"))
         self.dropout = nn.Dropout(c.dropout)
         if c.head_hidden is None:
             self.head = nn.Linear(features, 1)
@@ -157,6 +162,7 @@ class SentimentClassifier(nn.Module):
                 "mean": lambda: output.cumsum(0) / steps,
                 "max": lambda: output.cummax(0).values,
                 "max+mean": lambda: torch.cat([output.cummax(0).values, output.cumsum(0) / steps], dim=1),
+                "last+max+mean": lambda: torch.cat([output, output.cummax(0).values, output.cumsum(0) / steps], dim=1),
             }[self.config.pooling]()
             return self.head(pooled).squeeze(1)
         logits = []

@@ -10,11 +10,14 @@ Headless, for instructors (progress on stderr; ``--json`` prints one JSON object
 
     python -m course_utils.train --model best --json
     python -m course_utils.train --model lstm --epochs 2
+    python -m course_utils.train --model best --refit   # the chosen recipe, once more, on all 25,000
     python -m course_utils.train --model lstm --imdb-folder tests/tiny_aclImdb --epochs 1  # a tiny copy
 
 Each named model is a ``Recipe``: the model's options and how to train it. The best checkpoint
 (by validation accuracy) is saved as ``data/checkpoints/<name>.pt`` with the vocabulary, so
-``course_utils.predict.load_predictor`` can use it later.
+``course_utils.predict.load_predictor`` can use it later. ``--refit`` trains on all 25,000
+training reviews without validation (``data/checkpoints/<name>-refit.pt``): the last step, once
+validation has chosen the recipe.
 """
 
 from __future__ import annotations
@@ -89,10 +92,10 @@ RECIPES: dict[str, Recipe] = {
         epochs=2, lr=4e-3, max_len=256, schedule="onecycle",
     ),
     "best": Recipe(
-        "the course's best: BiLSTM, max+mean pooling over time, dropout 0.3, one-cycle schedule, 800 tokens",
-        dict(cell="lstm", embedding_dim=100, hidden_size=64, bidirectional=True, pooling="max+mean",
-             dropout=0.3, embedding_dropout=0.3),
-        epochs=3, lr=6e-3, max_len=800, schedule="onecycle",
+        "the course's best: BiLSTM, final states + max + mean over time, dropout 0.4, one-cycle schedule, 800 tokens",
+        dict(cell="lstm", embedding_dim=100, hidden_size=64, bidirectional=True, pooling="last+max+mean",
+             dropout=0.4, embedding_dropout=0.4),
+        epochs=4, lr=6e-3, max_len=800, schedule="onecycle",
     ),
 }
 
@@ -168,6 +171,7 @@ class TrainResult:
     train_reviews: int = 0
     test_probabilities: Optional[torch.Tensor] = None  # P(positive) of each test review, in data.test order
     fit_seconds: float = 0.0  # the whole of fit(): training epochs and their validation passes
+    refit: bool = False  # trained on train + valid, without validation (see ``train_model``)
 
     def probabilities(self, examples: Sequence[Example]) -> torch.Tensor:
         """P(positive) of each example (e.g. ``data.valid``), cut as the model was trained."""
@@ -186,7 +190,8 @@ class TrainResult:
         return {
             "model": self.name,
             "description": self.recipe.description,
-            "epochs": len(self.history.val_acc),
+            "epochs": len(self.history.train_loss),
+            "refit": self.refit,
             "max_len": self.recipe.max_len,
             "train_loss": [round(x, 4) for x in self.history.train_loss],
             "train_acc": [round(x, 4) for x in self.history.train_acc],
@@ -219,6 +224,7 @@ def train_model(
     progress: bool = True,
     log=print,
     device: Optional[torch.device] = None,
+    refit: bool = False,
 ) -> TrainResult:
     """Train the recipe ``name`` on ``data``, keep the best epoch by validation accuracy, test it once.
 
@@ -226,6 +232,10 @@ def train_model(
 
     Returns a ``TrainResult``; the best checkpoint goes to ``data/checkpoints/<name>.pt`` unless
     ``save=False``. ``epochs`` overrides the recipe's number of epochs.
+
+    ``refit=True`` is the last step, once validation has chosen the recipe and its epochs: train
+    the same recipe on train + valid (all 25,000 training reviews), with no validation, keep the
+    last epoch, and test it once. The checkpoint goes to ``data/checkpoints/<name>-refit.pt``.
     """
     if name not in RECIPES:
         raise ValueError(f"Unknown model {name!r}: choose one of {', '.join(RECIPES)}.")
@@ -235,9 +245,10 @@ def train_model(
     set_seed(seed)
     model = build_model(len(data.vocab), **recipe.model)
 
-    train_loader = make_loader(recipe.shorten(data.train), recipe.batch_size, shuffle=True, seed=seed)
-    valid_loader = make_loader(recipe.shorten(data.valid), 256, shuffle=False)
-    checkpoint = (checkpoint or default_checkpoint(name)) if save else None
+    train_examples = data.train + data.valid if refit else data.train
+    train_loader = make_loader(recipe.shorten(train_examples), recipe.batch_size, shuffle=True, seed=seed)
+    valid_loader = None if refit else make_loader(recipe.shorten(data.valid), 256, shuffle=False)
+    checkpoint = (checkpoint or default_checkpoint(f"{name}-refit" if refit else name)) if save else None
     extra = {"name": name, "vocab": data.vocab.itos, "max_len": recipe.max_len, "head": recipe.head}
     start = time.perf_counter()
     history = fit(
@@ -251,8 +262,8 @@ def train_model(
     test_loss = nn.functional.binary_cross_entropy(probabilities.double().clamp(1e-7, 1 - 1e-7), labels.double()).item()
     test_acc = accuracy_of(probabilities, labels)
     return TrainResult(name, model, recipe, history, test_loss, test_acc, count_parameters(model),
-                       checkpoint, str(device), train_reviews=len(data.train), test_probabilities=probabilities,
-                       fit_seconds=fit_seconds)
+                       checkpoint, str(device), train_reviews=len(train_examples), test_probabilities=probabilities,
+                       fit_seconds=fit_seconds, refit=refit)
 
 
 def _significant(value: float, digits: int = 4) -> float:
@@ -264,7 +275,7 @@ class _OneLineParser(argparse.ArgumentParser):
     """An argument parser whose errors are one line that lists the valid choices."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        options = "--model {" + ",".join(RECIPES) + "} [--epochs N] [--json] [--limit N] [--imdb-folder PATH] [--seed N] [--checkpoint PATH] [--no-progress]"
+        options = "--model {" + ",".join(RECIPES) + "} [--epochs N] [--json] [--limit N] [--imdb-folder PATH] [--seed N] [--checkpoint PATH] [--no-progress] [--refit]"
         self.exit(2, f"{self.prog}: error: {message} (usage: {options})\n")
 
 
@@ -292,6 +303,9 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--checkpoint", type=Path, help="where to save the best model (default data/checkpoints/NAME.pt)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    parser.add_argument("--refit", action="store_true",
+                        help="train on all training reviews (train + valid) without validation, keeping the last epoch: "
+                             "the last step, once validation has chosen the recipe")
     return parser
 
 
@@ -309,9 +323,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     data = prepare_imdb(limit=args.limit, folder=args.imdb_folder)
     log(f"data: {data} ({time.perf_counter() - start:.1f} s)")
     result = train_model(args.model, data, epochs=args.epochs, seed=args.seed, checkpoint=args.checkpoint,
-                         progress=not args.no_progress, log=log)
+                         progress=not args.no_progress, log=log, refit=args.refit)
     log(f"{args.model}: test accuracy {result.test_acc:.4f}, {result.seconds_per_epoch:.1f} s per epoch, "
-        f"best checkpoint {result.checkpoint}")
+        f"checkpoint {result.checkpoint}")
     if args.json:
         print(json.dumps(result.summary()))
     return 0

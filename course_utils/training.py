@@ -153,8 +153,9 @@ class History:
     best_epoch: int = 0  # 1-based: the epoch whose weights the model holds after fit()
 
     @property
-    def best_val_acc(self) -> float:
-        return self.val_acc[self.best_epoch - 1]
+    def best_val_acc(self) -> Optional[float]:
+        """The validation accuracy of the kept epoch (``None`` when there was no validation)."""
+        return self.val_acc[self.best_epoch - 1] if self.val_acc else None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -175,7 +176,7 @@ def make_scheduler(optimizer: torch.optim.Optimizer, schedule: Optional[str], lr
 def fit(
     model: nn.Module,
     train_loader,
-    valid_loader,
+    valid_loader,  # None: no validation, the last epoch is kept (see below)
     epochs: int = 3,
     lr: float = 1e-3,
     weight_decay: float = 0.0,
@@ -192,6 +193,8 @@ def fit(
     After every epoch the validation accuracy is measured; when it is the best so far, a copy of
     the weights is kept (and saved to ``checkpoint`` if given, with ``checkpoint_extra``). At the
     end the model gets those weights back, so it is the best model seen, not the last one.
+    ``valid_loader=None`` is for the very end of a project, when validation has already chosen the
+    recipe and its number of epochs: nothing is measured and the last epoch is kept.
     ``log`` receives one line per epoch (``None``: silent).
     """
     device = device or get_device()
@@ -205,23 +208,29 @@ def fit(
         start = time.perf_counter()
         train_loss, train_acc = train_epoch(model, train_loader, optimizer, device, scheduler, clip, progress)
         seconds = time.perf_counter() - start
-        val_loss, val_acc = evaluate(model, valid_loader, device, progress)
         for name, value in zip(
-            ("train_loss", "train_acc", "val_loss", "val_acc", "seconds", "reviews_per_second"),
-            (train_loss, train_acc, val_loss, val_acc, seconds, n_train / seconds),
+            ("train_loss", "train_acc", "seconds", "reviews_per_second"),
+            (train_loss, train_acc, seconds, n_train / seconds),
         ):
             getattr(history, name).append(value)
-        improved = best_state is None or val_acc > history.best_val_acc
+        if valid_loader is None:
+            val_loss = val_acc = None
+            improved = True  # nothing to choose with: keep the latest epoch
+        else:
+            val_loss, val_acc = evaluate(model, valid_loader, device, progress)
+            history.val_loss.append(val_loss)
+            history.val_acc.append(val_acc)
+            improved = best_state is None or val_acc > history.best_val_acc
         if improved:
             history.best_epoch = epoch
             best_state = copy.deepcopy(model.state_dict())
             if checkpoint is not None:
                 save_checkpoint(checkpoint, model, {**(checkpoint_extra or {}), "epoch": epoch, "val_acc": val_acc})
         if log is not None:
+            valid = "no validation" if val_acc is None else f"valid loss {val_loss:.4f} acc {val_acc:.4f}"
             log(
-                f"epoch {epoch}/{epochs}: train loss {train_loss:.4f} acc {train_acc:.4f} | "
-                f"valid loss {val_loss:.4f} acc {val_acc:.4f} | {seconds:.1f} s"
-                + (" *best*" if improved else "")
+                f"epoch {epoch}/{epochs}: train loss {train_loss:.4f} acc {train_acc:.4f} | {valid} | {seconds:.1f} s"
+                + (" *best*" if improved and val_acc is not None else "")
             )
     model.load_state_dict(best_state)
     return history

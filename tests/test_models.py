@@ -39,7 +39,7 @@ def test_logits_have_one_value_per_review(cell, pooling, bidirectional):
     logits = model(ids, lengths)
     assert logits.shape == (4,)
     features = model.features(ids, lengths)
-    width = 5 * (2 if bidirectional else 1) * (2 if pooling == "max+mean" else 1)
+    width = 5 * (2 if bidirectional else 1) * {"max+mean": 2, "last+max+mean": 3}.get(pooling, 1)
     assert features.shape == (4, width)
 
 
@@ -105,12 +105,15 @@ def test_pool_mean_and_max_by_hand():
     h_n = torch.zeros(1, 2, 1)
     assert torch.allclose(pool(output, h_n, lengths, "mean", 1), torch.tensor([[4 / 3], [-3.0]]))
     assert torch.allclose(pool(output, h_n, lengths, "max", 1), torch.tensor([[3.0], [-2.0]]))  # not the padded 0
+    h_n = torch.tensor([[[0.0], [-4.0]]])  # the final states: output at each review's last real step
+    concat = torch.tensor([[0.0, 3.0, 4 / 3], [-4.0, -2.0, -3.0]])  # last, max, mean in that order
+    assert torch.allclose(pool(output, h_n, lengths, "last+max+mean", 1), concat)
     with pytest.raises(ValueError, match="pooling"):
         pool(output, h_n, lengths, "median", 1)
 
 
 @pytest.mark.parametrize(
-    "pooling, bidirectional", [(p, False) for p in POOLINGS] + [("last", True), ("max+mean", True)]
+    "pooling, bidirectional", [(p, False) for p in POOLINGS] + [("last", True), ("max+mean", True), ("last+max+mean", True)]
 )
 def test_prefix_logits_equal_the_model_on_each_prefix(pooling, bidirectional):
     torch.manual_seed(7)

@@ -98,6 +98,21 @@ def test_a_small_task_is_learned(capsys, small_imdb, tmp_path):
     assert Path(result["checkpoint"]) == tmp_path / "data" / "checkpoints" / "lstm.pt"  # the default place
 
 
+def test_refit_trains_on_train_and_valid_without_validation(capsys, tiny_imdb, tmp_path):
+    code, out, err = run_main(capsys, "--model", "gru", "--imdb-folder", tiny_imdb, "--epochs", "2",
+                              "--json", "--no-progress", "--refit")
+    assert code == 0
+    result = json.loads(out)
+    assert result["refit"] is True and result["epochs"] == 2 and result["best_epoch"] == 2
+    assert result["val_acc"] == [] and 0 <= result["test_acc"] <= 1
+    assert result["train_reviews"] == 39 + 9  # the training and the validation reviews
+    assert Path(result["checkpoint"]) == tmp_path / "data" / "checkpoints" / "gru-refit.pt"
+    assert "no validation" in err
+    plain = json.loads(run_main(capsys, "--model", "gru", "--imdb-folder", tiny_imdb, "--epochs", "1",
+                                "--json", "--no-progress")[1])
+    assert plain["refit"] is False and plain["train_reviews"] == 39 and len(plain["val_acc"]) == 1
+
+
 def test_plain_output_without_json(capsys, tiny_imdb):
     code, out, err = run_main(capsys, "--model", "rnn", "--imdb-folder", tiny_imdb, "--epochs", "1", "--no-progress")
     assert code == 0

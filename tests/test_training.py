@@ -95,6 +95,27 @@ def test_fit_restores_the_best_epoch(monkeypatch, tmp_path):
     assert len(lines) == 3 and "*best*" in lines[1] and "*best*" not in lines[2]
 
 
+def test_fit_without_validation_keeps_the_last_epoch(monkeypatch, tmp_path):
+    """valid_loader=None (the refit): nothing is evaluated, every epoch is kept in turn, the last one stays."""
+    model = small_model()
+    loader = make_loader(keyword_task(64), batch_size=16, seed=0)
+
+    def no_evaluation(*args, **kwargs):
+        raise AssertionError("fit() evaluated without a validation loader")
+
+    monkeypatch.setattr(training, "evaluate", no_evaluation)
+    lines = []
+    history = fit(model, loader, None, epochs=2, lr=1e-2, checkpoint=tmp_path / "last.pt", progress=False,
+                  log=lines.append)
+    assert history.val_acc == [] and history.val_loss == [] and history.best_val_acc is None
+    assert history.best_epoch == 2 and len(history.train_loss) == 2
+    restored, checkpoint = load_checkpoint(tmp_path / "last.pt")
+    assert checkpoint["epoch"] == 2
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, restored.state_dict()[key]), key
+    assert all("no validation" in line and "*best*" not in line for line in lines)
+
+
 def test_fit_is_repeatable_with_the_same_seed():
     histories = []
     for _ in range(2):
