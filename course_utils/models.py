@@ -4,7 +4,7 @@ One configurable class covers every model of lessons 5 and 6::
 
     ids (batch, time)                       token ids, right-padded with <pad> = 0
       -> Embedding        (batch, time, embedding_dim)
-      -> Dropout          (same shape: whole positions of the embedding are dropped at random)
+      -> Dropout          (same shape: single numbers of the embeddings are zeroed at random)
       -> PaddedRNN        output (batch, time, directions * hidden), h_n (layers * directions, batch, hidden)
       -> pooling          (batch, features): the last state, the mean / max of the output over time, or several
       -> Dropout + head   (batch,) one logit; sigmoid(logit) is the probability of "positive"
@@ -46,22 +46,21 @@ def pool(output: torch.Tensor, h_n: torch.Tensor, lengths: torch.Tensor, pooling
     """Turn the recurrent layer's results into one vector per review, ignoring padding.
 
     ``last``: the final states (see ``last_layer_state``); ``mean`` / ``max``: the mean / max of
-    the output over the real time steps; ``max+mean``: both, concatenated; ``last+max+mean``: all
-    three, concatenated (the "concat pooling" of ULMFiT: the final states sum the review up in order,
-    the max keeps the strongest signal anywhere, the mean the overall tone).
+    the output over the real time steps. A name with ``+`` concatenates its parts in that order:
+    ``max+mean``, or ``last+max+mean`` (the "concat pooling" of ULMFiT: the final states sum the
+    review up in order, the max keeps the strongest signal anywhere, the mean the overall tone).
     """
-    if pooling == "last":
-        return last_layer_state(h_n, num_directions)
-    if pooling == "mean":
-        return masked_mean(output, lengths)
-    if pooling == "max":
-        return masked_max(output, lengths)
-    if pooling == "max+mean":
-        return torch.cat([masked_max(output, lengths), masked_mean(output, lengths)], dim=1)
-    if pooling == "last+max+mean":
-        last = last_layer_state(h_n, num_directions)
-        return torch.cat([last, masked_max(output, lengths), masked_mean(output, lengths)], dim=1)
-    raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}.")
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}.")
+    parts = []
+    for part in pooling.split("+"):
+        if part == "last":
+            parts.append(last_layer_state(h_n, num_directions))
+        elif part == "mean":
+            parts.append(masked_mean(output, lengths))
+        else:
+            parts.append(masked_max(output, lengths))
+    return torch.cat(parts, dim=1)
 
 
 @dataclass
@@ -157,13 +156,12 @@ class SentimentClassifier(nn.Module):
             output, _ = self.encode(ids.unsqueeze(0), torch.tensor([n]))
             output = output[0]  # (time, hidden): output[t] is the top layer's state after t + 1 tokens
             steps = torch.arange(1, n + 1, device=output.device, dtype=output.dtype).unsqueeze(1)
-            pooled = {
-                "last": lambda: output,
-                "mean": lambda: output.cumsum(0) / steps,
-                "max": lambda: output.cummax(0).values,
-                "max+mean": lambda: torch.cat([output.cummax(0).values, output.cumsum(0) / steps], dim=1),
-                "last+max+mean": lambda: torch.cat([output, output.cummax(0).values, output.cumsum(0) / steps], dim=1),
-            }[self.config.pooling]()
+            running = {  # each pooling over the first t + 1 steps, for every t at once
+                "last": output,
+                "mean": output.cumsum(0) / steps,
+                "max": output.cummax(0).values,
+            }
+            pooled = torch.cat([running[part] for part in self.config.pooling.split("+")], dim=1)
             return self.head(pooled).squeeze(1)
         logits = []
         for start in range(1, n + 1, 64):  # 64 prefixes at a time keeps memory small

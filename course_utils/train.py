@@ -275,8 +275,8 @@ class _OneLineParser(argparse.ArgumentParser):
     """An argument parser whose errors are one line that lists the valid choices."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        options = "--model {" + ",".join(RECIPES) + "} [--epochs N] [--json] [--limit N] [--imdb-folder PATH] [--seed N] [--checkpoint PATH] [--no-progress] [--refit]"
-        self.exit(2, f"{self.prog}: error: {message} (usage: {options})\n")
+        usage = " ".join(self.format_usage().split())  # argparse's own usage line, on one line
+        self.exit(2, f"{self.prog}: error: {message} ({usage})\n")
 
 
 def _positive_int(text: str) -> int:
@@ -296,12 +296,12 @@ def make_parser() -> argparse.ArgumentParser:
         epilog="Models: " + "; ".join(f"{name}: {r.description}" for name, r in RECIPES.items()),
     )
     parser.add_argument("--model", required=True, choices=list(RECIPES), help="which recipe to train")
-    parser.add_argument("--epochs", type=_positive_int, help="number of epochs (default: the recipe's)")
+    parser.add_argument("--epochs", type=_positive_int, metavar="N", help="number of epochs (default: the recipe's)")
     parser.add_argument("--json", action="store_true", help="print one JSON object with the results on stdout")
-    parser.add_argument("--limit", type=_positive_int, help="use at most N reviews of each split (quick runs)")
-    parser.add_argument("--imdb-folder", type=Path, help="an aclImdb-shaped folder to use instead of the full data set")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--checkpoint", type=Path, help="where to save the best model (default data/checkpoints/NAME.pt)")
+    parser.add_argument("--limit", type=_positive_int, metavar="N", help="use at most N reviews of each split (quick runs)")
+    parser.add_argument("--imdb-folder", type=Path, metavar="PATH", help="an aclImdb-shaped folder to use instead of the full data set")
+    parser.add_argument("--seed", type=int, metavar="N", default=0, help="random seed (default 0)")
+    parser.add_argument("--checkpoint", type=Path, metavar="PATH", help="where to save the best model (default data/checkpoints/NAME.pt)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     parser.add_argument("--refit", action="store_true",
                         help="train on all training reviews (train + valid) without validation, keeping the last epoch: "
