@@ -1,9 +1,20 @@
 """Exercise checkers: each one runs the student's function on random inputs, compares it with an
 oracle (PyTorch itself wherever possible), prints one line on success and raises
-``AssertionError`` with a specific hint on failure. One submodule per lesson.
+``AssertionError`` with a specific hint on failure.
+
+One module per lesson: lesson N's exercise notebook ``notebooks/exercises/NN_exercises.ipynb`` is
+checked by ``lessonNN.py`` here and tested by ``tests/test_checks_lessonNN.py``. Helpers that
+several lessons share live in ``_common.py``. Graded test cells get their checkers through
+:func:`fresh_checks`, which reads the lesson's module afresh from disk.
 """
 
 from ._common import StudentCodeError, call_student  # noqa: F401
-from .recurrent import check_count_lstm_parameters, check_gru_cell, check_lstm_cell, check_rnn_forward, check_rnn_parameter_shapes, check_stacked_rnn_forward  # noqa: F401,E501
-from .text_batching import check_build_vocab, check_collate, check_collate_truncate, check_encode, check_last_real_output, check_masked_mean, check_reverse_within_length, check_tokenize_review  # noqa: F401,E501
-from .models_training import check_accuracy, check_bidirectional_final_state, check_bigru_classifier, check_confusion_matrix, check_masked_max, check_predict_sentiment, check_train_step  # noqa: F401,E501
+from ._guard import fresh_checks  # noqa: F401
+from .lesson01 import check_rnn_forward, check_rnn_parameter_shapes, check_stacked_rnn_forward  # noqa: F401
+from .lesson02 import check_count_lstm_parameters, check_gru_cell, check_lstm_cell  # noqa: F401
+from .lesson03 import check_build_vocab, check_encode, check_tokenize_review  # noqa: F401
+from .lesson04 import (check_collate, check_collate_truncate, check_last_real_output,  # noqa: F401
+                       check_masked_mean, check_reverse_within_length)
+from .lesson05 import check_bidirectional_final_state, check_bigru_classifier, check_masked_max  # noqa: F401
+from .lesson06 import (check_accuracy, check_confusion_matrix, check_predict_sentiment,  # noqa: F401
+                       check_train_step)

@@ -7,10 +7,16 @@ itself) and either prints one success line or raises ``AssertionError`` with a m
 
 from __future__ import annotations
 
+import contextlib
+import random
 import traceback
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
+from unittest import mock
 
 import torch
+from torch import nn
+
+Tensor = torch.Tensor
 
 
 # Tolerances of every comparison with PyTorch: float32 round-off, not a different formula.
@@ -127,3 +133,95 @@ def first_matching_mistake(
 def success(message: str) -> None:
     """Print the one-line success message of a checker."""
     print(f"\N{WHITE HEAVY CHECK MARK} {message}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Random inputs and argument checks shared by several lessons' checkers
+# ----------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Run a block with its own random stream, leaving the student's stream untouched."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def random_sizes(seed: int) -> dict[str, int]:
+    """Random sizes with batch > 1, several steps, hidden_size != input_size, batch != seq_len."""
+    with seeded(seed):
+        batch = int(torch.randint(2, 4, ()))
+        seq_len = int(torch.randint(4, 7, ()))
+        input_size = int(torch.randint(3, 7, ()))
+        hidden_size = input_size + int(torch.randint(1, 4, ()))
+    return {"batch": batch, "seq_len": seq_len, "input_size": input_size, "hidden_size": hidden_size}
+
+
+def randomize(module: nn.Module) -> nn.Module:
+    """Give every weight and bias random values (biases too: a missing bias must show)."""
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.normal_(0.0, 0.4)
+    return module
+
+
+def as_pair(got: Any, name: str, what: tuple[str, str]) -> tuple[Tensor, Tensor]:
+    """Check that the student returned a pair of tensors (e.g. ``(output, h_n)``)."""
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        raise AssertionError(
+            f"{name} should return a pair ({what[0]}, {what[1]}), but it returned {describe(got)}."
+        )
+    first = assert_tensor(got[0], f"{what[0]} (the first value {name} returns)")
+    second = assert_tensor(got[1], f"{what[1]} (the second value {name} returns)")
+    return first, second
+
+
+def clones(*tensors: Tensor) -> list[Tensor]:
+    return [t.detach().clone() for t in tensors]
+
+
+def check_inputs_untouched(name: str, given: Sequence[Tensor], originals: Sequence[Tensor],
+                            names: Sequence[str]) -> None:
+    """Fail when the student's function changed one of its arguments in place."""
+    for tensor, original, arg in zip(given, originals, names):
+        if not torch.equal(tensor, original):
+            raise AssertionError(
+                f"{name} changed its argument `{arg}` in place. Compute new tensors instead "
+                "(e.g. `h = torch.tanh(...)`, not `h[:] = ...` or `h += ...`)."
+            )
+
+
+class ForbiddenModuleError(RuntimeError):
+    """Raised when a counting exercise builds the PyTorch module instead of using a formula."""
+
+
+def call_without_modules(fn: Callable, *args: Any, name: str) -> Any:
+    """Call the student's ``fn`` while building nn.RNN / nn.LSTM / nn.GRU (or a cell) is refused.
+
+    The counting exercises ask for a formula; building the module and counting its parameters
+    would skip the point of the exercise.
+    """
+    refused = []
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        refused.append(True)
+        raise ForbiddenModuleError("building a recurrent module is not allowed here")
+
+    try:
+        with mock.patch.object(nn.modules.rnn.RNNBase, "__init__", refuse), \
+                mock.patch.object(nn.modules.rnn.RNNCellBase, "__init__", refuse):
+            return call_student(fn, *args, name=name)
+    except AssertionError:
+        if refused:
+            raise AssertionError(
+                f"{name} builds a recurrent PyTorch module (nn.RNN, nn.LSTM, ...): derive the "
+                "answer from the sizes with a formula instead, that is the point of the exercise."
+            ) from None
+        raise
+
+
+def random_lengths(rng: random.Random, batch: int, longest: int) -> Tensor:
+    """Random lengths in 1..longest, with ``longest`` itself present and at least one short one."""
+    lengths = [rng.randint(1, longest) for _ in range(batch)]
+    lengths[rng.randrange(batch)] = longest
+    lengths[rng.randrange(batch)] = max(1, longest // 3)
+    return torch.tensor(lengths)

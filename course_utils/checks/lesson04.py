@@ -1,25 +1,22 @@
-"""Checkers for the exercises of lessons 3 (text to tensors) and 4 (padding versus packing).
+"""Checkers for the exercises of lesson 4, padding versus packing
+(``notebooks/exercises/04_exercises.ipynb``; tests in ``tests/test_checks_lesson04.py``).
 
-Each checker makes random inputs (texts, vocabularies, batches of different lengths), runs the
-student's function and compares it with an oracle: the course's own ``course_utils.text`` /
-``course_utils.batching`` functions, which the lessons prove equal to PyTorch (``pad_sequence``,
-``pack_padded_sequence``). When the answer is wrong, the checker also runs the *mistakes students
-often make* (left padding, forgetting ``<unk>``, the last time step instead of the last real
-one, ...) and names the one that matches. Every checker takes a ``seed``: the hidden tests of the
-exercise notebooks call it again with other seeds.
+Each checker makes random batches of different lengths, runs the student's function and compares
+it with an oracle: the course's own ``course_utils.batching``, which lesson 4 proves equal to
+PyTorch (``pad_sequence``, ``pack_padded_sequence``). When the answer is wrong, the checker also
+runs the *mistakes students often make* (left padding, the last time step instead of the last real
+one, ...) and names the one that matches. Every checker takes a ``seed``.
 """
 
 from __future__ import annotations
 
 import random
-import re
-from collections import Counter
 from typing import Any, Callable, Optional
 
 import torch
 
 from ..batching import collate_batch, last_real_output, masked_mean, padding_mask, reverse_within_length
-from ..text import PAD_INDEX, UNK_INDEX, Vocab, tokenize
+from ..text import PAD_INDEX, UNK_INDEX
 from ._common import (
     StudentCodeError,
     assert_tensor,
@@ -33,264 +30,8 @@ from ._common import (
 Tensor = torch.Tensor
 
 
-# ----------------------------------------------------------------------------------------------
-# Small helpers
-# ----------------------------------------------------------------------------------------------
-
-
-
-
-
-
 def _generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
-
-
-# ----------------------------------------------------------------------------------------------
-# Lesson 3, exercise 1: a tokenizer
-# ----------------------------------------------------------------------------------------------
-_WORDS = ["the", "Movie", "was", "GREAT", "acting", "plot", "Bad", "boring", "film", "loved",
-          "Amélie", "café", "naïve", "Ñandú", "10", "2001", "b_movie", "Hitchcock", "ÉTÉ", "東京物語",
-          "x2", "3D"]
-_EMOTICONS = [":)", ":(", ";)", ":D", ":P", ":-)", ":-(", ";-)", ":-D", ";(", ";D"]
-_PUNCTUATION = [".", ",", "!", "?", "...", "!!", "\"", "(", ")", " - ", "/", "*", "&", "%"]
-_TAGS = ["<br />", "<br /><br />", "<i>", "</i>", "<b>", "</b>", "<br/>", "<p>", "<hr>"]
-
-
-def _random_review(rng: random.Random) -> str:
-    """A review-like string: words, punctuation, HTML tags, emoticons, in random order."""
-    parts = []
-    for _ in range(rng.randint(6, 20)):
-        kind = rng.random()
-        if kind < 0.55:
-            parts.append(rng.choice(_WORDS))
-        elif kind < 0.7:
-            parts.append(rng.choice(_PUNCTUATION))
-        elif kind < 0.85:
-            parts.append(rng.choice(_TAGS))
-        else:
-            parts.append(rng.choice(_EMOTICONS))
-        parts.append(rng.choice([" ", " ", " ", "", "\n"]))
-    text = "".join(parts)
-    # an emoticon directly followed by a word character would be ambiguous: add a space there
-    return re.sub(r"([:;]-?[()DP])(?=\w)", r"\1 ", text)
-
-
-_FIXED_REVIEWS = [
-    "A GREAT film!<br /><br />Loved it :)",
-    "Boring...<br />The plot? Bad :-( <i>so</i> bad.",
-    "Wow;) really good:D",
-    "Amélie, café & 東京物語 — 10/10!",
-    "",
-    "<br /><br />",
-    "end<br/>start",
-]
-
-_EMOTICON_RE = re.compile(r"[:;=]-?[()DPp](?!\w)")
-_TOKEN_RE = re.compile(r"[:;=]-?[()DPp](?!\w)|\w+")
-
-
-def _tokens(text: str, lower_words: bool = True) -> list[str]:
-    """Emoticons and words of ``text`` (tags NOT removed), words lower-cased when asked."""
-    return [t if t.startswith((":", ";", "=")) or not lower_words else t.lower() for t in _TOKEN_RE.findall(text)]
-
-
-def _tokenizer_variants(text: str) -> list[tuple[Callable[[], Any], str]]:
-    no_tags = re.sub(r"<[^<>]+>", " ", text)
-    words = re.findall(r"\w+", no_tags.lower())
-    emoticons = _EMOTICON_RE.findall(no_tags)
-    return [
-        (lambda: _tokens(text),
-         "HTML tags are still there (tokens such as 'br'): replace every tag <...> by a space first."),
-        (lambda: _tokens(re.sub(r"<[^<>]+>", "", text)),
-         "Two words separated only by a tag are glued together: replace each tag by a SPACE, not by ''."),
-        (lambda: _tokens(no_tags, lower_words=False), "Words must be lower-cased (emoticons keep their case)."),
-        (lambda: words,
-         "The emoticons are missing: find them (e.g. with re.findall) before splitting on non-word characters."),
-        (lambda: [t.lower() for t in _tokens(no_tags)],
-         "Emoticons must keep their case: ':D' stays ':D' (lower-case only the words)."),
-        (lambda: words + emoticons,
-         "The emoticons are all at the end: keep every token where it is in the text "
-         "(the classic tutorials append them at the end; this exercise asks for the text's order)."),
-        (lambda: words + [e.replace("-", "") for e in emoticons],
-         "The emoticons are at the end and without their nose: keep them unchanged, where they are."),
-        (lambda: [t.replace("-", "") for t in _tokens(no_tags)],
-         "The nose of the emoticons is gone: keep ':-)' as ':-)'."),
-        (lambda: no_tags.lower().split(),
-         "Punctuation is still attached to the words: split on NON-WORD characters (re.findall(r'\\w+', ...)), "
-         "not on spaces."),
-        (lambda: [t if t.startswith((":", ";")) else t.lower() for t in
-                  re.findall(r"[:;]-?[()DP](?![A-Za-z0-9_])|[A-Za-z0-9_]+", no_tags)],
-         "Letters outside a-z are lost (é, ñ, 東): \\w matches the letters of every alphabet."),
-    ]
-
-
-def check_tokenize_review(tokenize_review: Callable, seed: int = 0, trials: int = 30) -> None:
-    """Check ``tokenize_review(text) -> list[str]``.
-
-    The rules: every HTML tag becomes a space; emoticons (eyes ``:`` or ``;``, an optional
-    nose ``-``, a mouth ``)`` ``(`` ``D`` ``P``) are kept unchanged where they are; the other tokens
-    are the runs of word characters (``\\w+``, any alphabet), lower-cased.
-    """
-    rng = random.Random(seed)
-    texts = _FIXED_REVIEWS + [_random_review(rng) for _ in range(trials)]
-    for text in texts:
-        got = call_student(tokenize_review, text, name="tokenize_review")
-        expected = tokenize(text)
-        if not isinstance(got, list) or not all(isinstance(t, str) for t in got):
-            raise AssertionError(
-                f"tokenize_review({text!r}) should return a list of strings, got {describe(got)}: {got!r}.")
-        if got == expected:
-            continue
-        hint = first_matching_mistake(got, _tokenizer_variants(text), lambda a, b: a == b)
-        if hint is None:
-            wrong = next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
-            hint = (f"The first difference is at token {wrong}: got "
-                    f"{got[wrong] if wrong < len(got) else 'nothing'!r}, expected "
-                    f"{expected[wrong] if wrong < len(expected) else 'nothing'!r}.")
-        raise AssertionError(f"tokenize_review({text!r}) returned {got!r}, expected {expected!r}. {hint}")
-    success(f"tokenize_review gives the expected tokens for {len(texts)} texts "
-            "(HTML tags, emoticons, punctuation, accents, empty text).")
-
-
-# ----------------------------------------------------------------------------------------------
-# Lesson 3, exercise 2: build a vocabulary
-# ----------------------------------------------------------------------------------------------
-_VOCAB_WORDS = ["the", "a", "film", "movie", "good", "bad", "great", "plot", "actor", "story",
-                "boring", "funny", "scene", "end", ":)", "music", "long", "best", "worst", "ok"]
-
-
-def _random_corpus(rng: random.Random) -> list[list[str]]:
-    """Tokenized texts with Zipf-like frequencies, so that there are frequent and rare words and ties."""
-    words = rng.sample(_VOCAB_WORDS, len(_VOCAB_WORDS))
-    weights = [1 / (rank + 1) for rank in range(len(words))]
-    return [rng.choices(words, weights, k=rng.randint(3, 12)) for _ in range(rng.randint(8, 15))]
-
-
-def _vocab_variants(texts: list[list[str]], min_freq: int, max_size: Optional[int]):
-    counts = Counter(t for text in texts for t in text)
-
-    def order(keep: Callable[[int], bool], key=lambda t: (-counts[t], t)) -> list[str]:
-        return sorted((t for t in counts if keep(counts[t])), key=key)
-
-    def cut(tokens: list[str], size: Optional[int]) -> list[str]:
-        return tokens if size is None else tokens[:size]
-
-    room = None if max_size is None else max_size - 2
-    first_seen = list(dict.fromkeys(t for text in texts for t in text))
-    keep = lambda n: n >= min_freq  # noqa: E731
-    return [
-        (lambda: cut(order(keep), room),
-         "The special tokens are missing: the list must start with '<pad>', '<unk>' (ids 0 and 1)."),
-        (lambda: ["<unk>", "<pad>", *cut(order(keep), room)],
-         "The special tokens are swapped: '<pad>' must get id 0 and '<unk>' id 1."),
-        (lambda: cut([*order(keep), "<pad>", "<unk>"], max_size),
-         "The special tokens must come FIRST ('<pad>' = 0, '<unk>' = 1), not at the end."),
-        (lambda: ["<pad>", "<unk>", *cut(order(lambda n: n > min_freq), room)],
-         "Words seen exactly min_freq times are missing: keep a word when its count is >= min_freq."),
-        (lambda: ["<pad>", "<unk>", *cut(order(keep), max_size)],
-         "The vocabulary is 2 tokens too long: max_size counts '<pad>' and '<unk>' too."),
-        (lambda: ["<pad>", "<unk>", *cut(sorted((t for t in first_seen if keep(counts[t])),
-                                                key=lambda t: -counts[t]), room)],
-         "Words with the same count are in the order first seen: break ties alphabetically "
-         "(sort by (-count, token)), so that the same texts always give the same ids."),
-        (lambda: ["<pad>", "<unk>", *cut(order(keep, key=lambda t: t), room)],
-         "The words are only sorted alphabetically: sort by frequency first (most frequent first)."),
-        (lambda: ["<pad>", "<unk>", *cut(order(keep, key=lambda t: (counts[t], t)), room)],
-         "The rarest words come first: the most frequent words must get the smallest ids."),
-        (lambda: ["<pad>", "<unk>", *cut(order(lambda n: True), room)],
-         "min_freq is ignored: drop the words seen fewer than min_freq times."),
-        (lambda: ["<pad>", "<unk>", *order(keep)],
-         "max_size is ignored: keep at most max_size tokens in all ('<pad>' and '<unk>' included)."),
-    ]
-
-
-def check_build_vocab(build_vocab: Callable, seed: int = 0) -> None:
-    """Check ``build_vocab(tokenized_texts, min_freq=1, max_size=None) -> list[str]`` (id -> token).
-
-    The oracle is ``course_utils.text.Vocab.build(...).itos``: '<pad>', '<unk>', then the words
-    seen at least ``min_freq`` times, most frequent first, ties alphabetically, at most
-    ``max_size`` tokens in all.
-    """
-    rng = random.Random(seed)
-    cases = []
-    for min_freq, max_size in ((1, None), (2, None), (3, None), (1, 6), (2, 5), (1, 1000)):
-        cases.append((_random_corpus(rng), min_freq, max_size))
-    for texts, min_freq, max_size in cases:
-        copy = [list(text) for text in texts]
-        call = f"build_vocab(texts, min_freq={min_freq}, max_size={max_size})"
-        got = call_student(build_vocab, copy, min_freq=min_freq, max_size=max_size, name="build_vocab")
-        if copy != texts:
-            raise AssertionError("build_vocab changed the texts it was given: only count them.")
-        expected = Vocab.build(texts, min_freq=min_freq, max_size=max_size).itos
-        if not isinstance(got, list):
-            raise AssertionError(f"{call} should return a list of tokens (index = id), got {describe(got)}.")
-        if got == expected:
-            continue
-        hint = first_matching_mistake(got, _vocab_variants(texts, min_freq, max_size), lambda a, b: a == b)
-        if hint is None:
-            if len(got) != len(set(got)):
-                hint = "A token appears twice: each token must get exactly one id."
-            elif len(got) != len(expected):
-                hint = f"It has {len(got)} tokens, expected {len(expected)}."
-            else:
-                hint = "Check the order: '<pad>', '<unk>', then by count (descending), ties alphabetically."
-        counts = Counter(t for text in texts for t in text).most_common()
-        raise AssertionError(f"{call} returned {got}, expected {expected} (the counts: {counts}). {hint}")
-    success(f"build_vocab matches Vocab.build on {len(cases)} random corpora and cut-offs.")
-
-
-# ----------------------------------------------------------------------------------------------
-# Lesson 3, exercise 3: encode with <unk>
-# ----------------------------------------------------------------------------------------------
-def check_encode(encode: Callable, seed: int = 0) -> None:
-    """Check ``encode(tokens, stoi) -> list[int]``: each token's id, ``UNK_INDEX`` (1) when unknown."""
-    rng = random.Random(seed)
-    vocab_words = rng.sample(_VOCAB_WORDS, 10) + [":D"]
-    stoi = {token: i for i, token in enumerate(["<pad>", "<unk>", *vocab_words])}
-    unknown = [w for w in _VOCAB_WORDS if w not in stoi] + ["zebra", "The", ":d"]
-    cases = [[], [vocab_words[0]], ["zebra"], [":D", ":d", "The", "the"]]
-    for _ in range(6):
-        cases.append([rng.choice(vocab_words if rng.random() < 0.6 else unknown) for _ in range(rng.randint(5, 15))])
-    for tokens in cases:
-        stoi_copy = dict(stoi)
-        try:
-            got = call_student(encode, list(tokens), stoi_copy, name="encode")
-        except StudentCodeError as error:
-            if "KeyError" in str(error):
-                raise StudentCodeError(
-                    f"{error} A word that is not in stoi must become UNK_INDEX (1): "
-                    "use stoi.get(token, UNK_INDEX).") from None
-            raise
-        if stoi_copy != stoi:
-            raise AssertionError("encode changed stoi: unknown words must not be added to the vocabulary.")
-        expected = [stoi.get(t, UNK_INDEX) for t in tokens]
-        if isinstance(got, Tensor):
-            raise AssertionError("encode should return a list of ints, not a tensor (collate makes the tensors).")
-        if not isinstance(got, list) or not all(isinstance(i, int) for i in got):
-            raise AssertionError(f"encode should return a list of ints, got {describe(got)}: {got!r}.")
-        if got == expected:
-            continue
-        variants = [
-            (lambda: [stoi[t] for t in tokens if t in stoi],
-             "Unknown words are dropped: map them to UNK_INDEX (1) instead, so the model still sees that a word was there."),
-            (lambda: [stoi.get(t, PAD_INDEX) for t in tokens],
-             "Unknown words became 0, the id of '<pad>': use UNK_INDEX (1); padding means 'nothing here'."),
-            (lambda: [stoi.get(t, len(stoi)) for t in tokens],
-             "Unknown words got id len(stoi), which has no embedding row: use UNK_INDEX (1)."),
-            (lambda: [stoi.get(t, -1) for t in tokens], "Unknown words became -1: use UNK_INDEX (1)."),
-            (lambda: [stoi.get(t.lower(), UNK_INDEX) for t in tokens],
-             "The tokens are lower-cased again: encode them exactly as they are (':D' is not ':d')."),
-            (lambda: [stoi[t] for t in dict.fromkeys(tokens) if t in stoi],
-             "Repeated or unknown words are lost: encode every token, in order, one id each."),
-            (lambda: [stoi.get(t, UNK_INDEX) for t in dict.fromkeys(tokens)],
-             "Repeated words are encoded once: encode every token, one id each, even repeated ones."),
-            (lambda: [stoi.get(t, UNK_INDEX) for t in sorted(tokens)],
-             "The order is changed: keep the tokens' order (a review read in another order is another review)."),
-        ]
-        hint = first_matching_mistake(got, variants, lambda a, b: a == b) or "Each token gives stoi[token], or 1 when it is not in stoi."
-        raise AssertionError(f"encode({tokens!r}, stoi) returned {got!r}, expected {expected!r}. {hint}")
-    success(f"encode gives the right ids, <unk> for unknown words, on {len(cases)} token lists.")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,0 +1,167 @@
+"""The checkers of lesson 5 (models for sentiment; course_utils/checks/lesson05.py) accept the right
+answers and reject the usual wrong ones.
+
+Each broken implementation below is a mistake students make; the test asserts that the checker
+raises ``AssertionError`` AND that its message names the mistake (the hint the student reads).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from course_utils.batching import PaddedRNN, masked_max, masked_mean, padding_mask
+from checker_testing import not_implemented, rejects
+from course_utils.checks import (
+    check_bidirectional_final_state,
+    check_bigru_classifier,
+    check_masked_max,
+)
+from course_utils.text import PAD_INDEX
+
+
+
+
+SEEDS = [0, 1, 7]
+
+
+# ----------------------------------------------------------------------------------------------
+# final state of a bidirectional layer
+# ----------------------------------------------------------------------------------------------
+def final_state(h_n):
+    return torch.cat([h_n[-2], h_n[-1]], dim=1)
+
+
+def final_state_view(h_n):  # another right answer
+    layers_directions, batch, hidden = h_n.shape
+    top = h_n.view(layers_directions // 2, 2, batch, hidden)[-1]
+    return torch.cat([top[0], top[1]], dim=1)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("fn", [final_state, final_state_view])
+def test_final_state_accepts_right_answers(fn, seed, capsys):
+    check_bidirectional_final_state(fn, seed=seed)
+    assert "✅" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "fn, fragments",
+    [
+        (not_implemented, ["not implemented"]),
+        (lambda h_n: h_n[-1], ["one direction only"]),
+        (lambda h_n: torch.cat([h_n[-1], h_n[-2]], dim=1), ["swapped"]),
+        (lambda h_n: torch.cat([h_n[0], h_n[1]], dim=1), ["FIRST layer"]),
+        (lambda h_n: torch.cat([h_n[-2], h_n[-1]], dim=0), ["dim 0", "dim=1"]),
+        (lambda h_n: torch.stack([h_n[-2], h_n[-1]]), ["don't stack"]),
+        (lambda h_n: h_n[-2:].reshape(h_n.size(1), -1), ["reshape/view mixes"]),
+        (lambda h_n: h_n[-2] + h_n[-1], ["one direction only"]),  # same shape as one direction
+    ],
+)
+def test_final_state_rejects_mistakes(fn, fragments):
+    rejects(check_bidirectional_final_state, fn, *fragments)
+
+
+# ----------------------------------------------------------------------------------------------
+# masked max
+# ----------------------------------------------------------------------------------------------
+def max_pool(output, lengths):
+    mask = torch.arange(output.size(1)).unsqueeze(0) < lengths.unsqueeze(1)
+    return output.masked_fill(~mask.unsqueeze(2), float("-inf")).max(dim=1).values
+
+
+def max_pool_loop(output, lengths):  # a slow but right answer
+    return torch.stack([output[i, :n].max(0).values for i, n in enumerate(lengths.tolist())])
+
+
+def max_pool_in_place(output, lengths):
+    mask = padding_mask(lengths, output.size(1)).unsqueeze(2)
+    output.masked_fill_(~mask, float("-inf"))
+    return output.amax(1)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("fn", [max_pool, max_pool_loop, masked_max])
+def test_masked_max_accepts_right_answers(fn, seed, capsys):
+    check_masked_max(fn, seed=seed)
+    assert "✅" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "fn, fragments",
+    [
+        (not_implemented, ["not implemented"]),
+        (lambda output, lengths: output.max(dim=1).values, ["padded steps took part", "-inf"]),
+        (lambda output, lengths: output.max(dim=1), ["(values, indices)"]),
+        (lambda output, lengths: (output * padding_mask(lengths, output.size(1)).unsqueeze(2)).amax(1),
+         ["multiplying by the mask"]),
+        (lambda output, lengths: output.masked_fill(~padding_mask(lengths, output.size(1)).unsqueeze(2), 0.0).amax(1),
+         ["filling with 0"]),
+        (lambda output, lengths: output.masked_fill(~padding_mask(lengths + 1, output.size(1)).unsqueeze(2),
+                                                    float("-inf")).amax(1), ["off by one"]),
+        (lambda output, lengths: output.amax(2), ["TIME dimension"]),
+        (max_pool_in_place, ["in place"]),
+        (lambda output, lengths: masked_mean(output, lengths), ["wrong values"]),
+    ],
+)
+def test_masked_max_rejects_mistakes(fn, fragments):
+    rejects(check_masked_max, fn, *fragments)
+
+
+# ----------------------------------------------------------------------------------------------
+# BiGRU classifier
+# ----------------------------------------------------------------------------------------------
+def make_classifier(pool=None, squeeze=True, sigmoid=False):
+    """A BiGRUClassifier whose forward uses ``pool(output, lengths)`` (default: the right max+mean)."""
+
+    class BiGRUClassifier(nn.Module):
+        def __init__(self, vocab_size, embedding_dim, hidden_size):
+            super().__init__()
+            self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD_INDEX)
+            self.rnn = PaddedRNN("gru", embedding_dim, hidden_size, bidirectional=True)
+            self.head = nn.Linear(4 * hidden_size, 1)
+
+        def forward(self, ids, lengths):
+            output, _ = self.rnn(self.embedding(ids), lengths)
+            pooled = (pool or (lambda o, n: torch.cat([masked_max(o, n), masked_mean(o, n)], dim=1)))(output, lengths)
+            logits = self.head(pooled)
+            logits = logits.squeeze(1) if squeeze else logits
+            return torch.sigmoid(logits) if sigmoid else logits
+
+    return BiGRUClassifier
+
+
+class WrongLayers(nn.Module):
+    def __init__(self, vocab_size, embedding_dim, hidden_size):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embedding_dim)
+        self.rnn = nn.GRU(embedding_dim, hidden_size, bidirectional=True, batch_first=True)
+        self.head = nn.Linear(4 * hidden_size, 1)
+
+    def forward(self, ids, lengths):
+        output, _ = self.rnn(self.embedding(ids))
+        return self.head(torch.cat([output.amax(1), output.mean(1)], 1)).squeeze(1)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_bigru_classifier_accepts_the_right_answer(seed, capsys):
+    check_bigru_classifier(make_classifier(), seed=seed)
+    assert "✅" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "cls, fragments",
+    [
+        (make_classifier(squeeze=False), ["Squeeze"]),
+        (make_classifier(sigmoid=True), ["LOGITS"]),
+        (make_classifier(pool=lambda o, n: torch.cat([masked_mean(o, n), masked_max(o, n)], 1)), ["wrong order"]),
+        (make_classifier(pool=lambda o, n: torch.cat([o.amax(1), masked_mean(o, n)], 1)), ["max includes the padded"]),
+        (make_classifier(pool=lambda o, n: torch.cat([masked_max(o, n), o.mean(1)], 1)), ["padded length"]),
+        (make_classifier(pool=lambda o, n: torch.cat([o.amax(1), o.mean(1)], 1)), ["Both poolings"]),
+        (WrongLayers, ["keep the __init__ as given"]),
+        (make_classifier(pool=lambda o, n: not_implemented()), ["not implemented"]),
+    ],
+)
+def test_bigru_classifier_rejects_mistakes(cls, fragments):
+    rejects(check_bigru_classifier, cls, *fragments)
