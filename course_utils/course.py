@@ -29,8 +29,9 @@ REPOSITORY = "rnn-course/rnn-pytorch-course"
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# What the README and the notebooks' setup cells contain, with OWNER/NAME in the middle.
-_ADDRESS = re.compile(r"(github\.com/|colab\.research\.google\.com/github/)([\w.-]+/[\w.-]+?)(?=/blob/|\"|\.git|\))")
+# The two forms of the address: the Colab badges' links and the setup cells' pip install (inside a
+# notebook's JSON its closing quote is escaped as \").
+_ADDRESS = re.compile(r"(git\+https://github\.com/|colab\.research\.google\.com/github/)([\w.-]+/[\w-]+)(?=/blob/|\\?\")")
 
 
 def versions_line(device: torch.device | str | None = None) -> str:
@@ -71,8 +72,9 @@ def repositories_named(path: Path) -> set[str]:
     return {match.group(2) for match in _ADDRESS.finditer(path.read_text(encoding="utf-8"))}
 
 
-def set_repository(repository: str, root: Path = ROOT) -> list[Path]:
-    """Point every badge and setup cell at ``github.com/<repository>``; return the files changed.
+def set_repository(repository: str, root: Path = ROOT, module: Path = Path(__file__)) -> list[Path]:
+    """Point every badge and setup cell at ``github.com/<repository>``, and :data:`REPOSITORY` in
+    ``module`` (this file); return the README and notebooks changed.
 
     Notebooks are edited as JSON text, so their outputs and formatting stay as they are.
     """
@@ -85,7 +87,6 @@ def set_repository(repository: str, root: Path = ROOT) -> list[Path]:
         if new != text:
             path.write_text(new, encoding="utf-8")
             changed.append(path)
-    module = Path(__file__)
     source = module.read_text(encoding="utf-8")
     module.write_text(re.sub(r'^REPOSITORY = ".*"$', f'REPOSITORY = "{repository}"', source, flags=re.MULTILINE),
                       encoding="utf-8")
