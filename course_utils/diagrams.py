@@ -13,6 +13,9 @@ can be read next to the code:
   (``data`` step by step, ``batch_sizes``, ``sorted_indices``), computed by PyTorch itself;
 - :func:`draw_bidirectional` -- lesson 4: the two directions of a bidirectional layer, and why
   the backward one goes wrong on right-padded input.
+- :func:`draw_sentiment_model` -- lesson 5: the classifier from token ids to P(positive): the
+  embedding, a bidirectional LSTM over the real steps, the final states ``h_n[-2]``, ``h_n[-1]``,
+  max and mean pooling, the linear head.
 
 Nothing is drawn at import time.
 """
@@ -434,5 +437,74 @@ def draw_bidirectional(length: int = 3, padded_to: int = 5) -> Figure:
         ax.set_title(title, fontsize=11)
     fig.suptitle("A bidirectional layer: output at step t = [forward $\\overrightarrow{h}_t$ ; "
                  "backward $\\overleftarrow{h}_t$]", fontsize=12)
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# lesson 5: the sentiment classifier, from token ids to P(positive)
+# ---------------------------------------------------------------------------------------------
+
+def draw_sentiment_model(tokens: Sequence[str] = ("a", "great", "film"), padded_to: int = 4) -> Figure:
+    """Lesson 5's classifier on one right-padded review, bottom to top, with each tensor's shape.
+
+    ids -> ``Embedding`` -> a bidirectional LSTM over the real steps only (``lengths``) -> the
+    summaries the head reads: the final states ``h_n[-2]`` (forward, at the last real token) and
+    ``h_n[-1]`` (backward, at the first token), and the max and mean of ``output`` over the real
+    steps (``pooling="last+max+mean"``) -> concatenated -> ``Linear`` -> one logit -> sigmoid.
+    """
+    n = len(tokens)
+    if not 1 <= n <= padded_to:
+        raise ValueError(f"draw_sentiment_model() needs 1 <= len(tokens) <= padded_to, got {n} and {padded_to}.")
+    spacing = 1.6
+    right = spacing * (padded_to - 1)
+    fig, ax = _blank_axes((10.5, 8.6), (-2.6, right + 4.6), (-0.6, 9.4))
+    rows = {"ids": 0.0, "embedding": 1.2, "forward": 2.5, "backward": 3.7}
+    for t in range(padded_to):
+        x, real = spacing * t, t < n
+        _box(ax, x, rows["ids"], tokens[t] if real else "<pad>", width=1.2, height=0.55,
+             color=STATE_COLOR if real else PAD_COLOR, textcolor="black" if real else "dimgray")
+        _box(ax, x, rows["embedding"], f"$e_{t}$" if real else "0", width=1.0, height=0.55,
+             color="#d9f0d3" if real else PAD_COLOR, textcolor="black" if real else "dimgray")
+        _arrow(ax, (x, 0.28), (x, 0.92))
+        if not real:
+            ax.text(x, 3.1, "not read:\nlengths", ha="center", va="center", fontsize=9, color="dimgray")
+            continue
+        _box(ax, x, rows["forward"], "$\\overrightarrow{h}_{%d}$" % t, width=1.0, height=0.55, color="#c6dbef")
+        _box(ax, x, rows["backward"], "$\\overleftarrow{h}_{%d}$" % t, width=1.0, height=0.55, color="#fcbba1")
+        _arrow(ax, (x, 1.48), (x, 2.22))
+        _arrow(ax, (x + 0.35, 1.48), (x + 0.35, 3.42), connectionstyle="arc3,rad=-0.25")
+        if t + 1 < n:
+            _arrow(ax, (x + 0.5, rows["forward"]), (x + spacing - 0.5, rows["forward"]), color="tab:blue")
+            _arrow(ax, (x + spacing - 0.5, rows["backward"]), (x + 0.5, rows["backward"]), color="tab:red")
+    ax.text(-0.9, rows["forward"], "forward →", ha="right", va="center", fontsize=10, color="tab:blue")
+    ax.text(-0.9, rows["backward"], "backward ←", ha="right", va="center", fontsize=10, color="tab:red")
+    # the four summaries of the review
+    summary_y, summaries = 5.3, ["h_n[-2]", "h_n[-1]", "max over t", "mean over t"]
+    xs = [right / 2 + spacing * (k - 1.5) for k in range(4)]
+    for x, label in zip(xs, summaries):
+        _box(ax, x, summary_y, label, width=1.45, height=0.55, color="#fff2cc", fontsize=10)
+    last = spacing * (n - 1)
+    _arrow(ax, (last, rows["forward"] + 0.28), (xs[0], summary_y - 0.28), color="tab:blue")
+    _arrow(ax, (0.0, rows["backward"] + 0.28), (xs[1], summary_y - 0.28), color="tab:red")
+    for t in range(n):  # max and mean read every real step's output [forward ; backward]
+        for k in (2, 3):
+            _arrow(ax, (spacing * t, rows["backward"] + 0.28), (xs[k], summary_y - 0.28), color="gray",
+                   linewidth=0.8)
+    _box(ax, right / 2, 6.5, "concatenate", width=4.2, height=0.55, color=STATE_COLOR)
+    for x in xs:
+        _arrow(ax, (x, summary_y + 0.28), (x, 6.22))
+    _box(ax, right / 2, 7.6, "Linear  →  logit $z$", width=3.0, height=0.55, color=TANH_COLOR)
+    _box(ax, right / 2, 8.7, "$\\sigma(z)$ = P(positive)", width=3.0, height=0.55, color=GATE_COLOR)
+    _arrow(ax, (right / 2, 6.78), (right / 2, 7.32))
+    _arrow(ax, (right / 2, 7.88), (right / 2, 8.42))
+    shapes = [(rows["ids"], "ids (batch, time)"), (rows["embedding"], "(batch, time, E)"),
+              ((rows["forward"] + rows["backward"]) / 2, "output (batch, time, 2H)\nh_n (2, batch, H)"),
+              (summary_y, "(batch, H) each, (batch, 2H) each"), (6.5, "(batch, 6H)"), (7.6, "(batch,)"),
+              (8.7, "(batch,)")]
+    for y, text in shapes:
+        ax.text(right + 2.4, y, text, ha="left", va="center", fontsize=9.5, color="dimgray")
+    ax.set_title("Lesson 5's classifier: Embedding → BiLSTM → pooling → Linear "
+                 '(pooling="last+max+mean")', fontsize=12)
     fig.tight_layout()
     return fig
