@@ -21,11 +21,12 @@ from typing import Optional
 import torch
 from torch import nn
 
+from .attention import AttentionPooling
 from .batching import PaddedRNN, masked_max, masked_mean, padding_mask
 from .text import PAD_INDEX, UNK_INDEX
 
 CELLS = ("rnn", "lstm", "gru")
-POOLINGS = ("last", "mean", "max", "max+mean", "last+max+mean")
+POOLINGS = ("last", "mean", "max", "max+mean", "last+max+mean", "attention-pool")
 
 
 def last_layer_state(h_n: torch.Tensor, num_directions: int) -> torch.Tensor:
@@ -49,9 +50,10 @@ def pool(output: torch.Tensor, h_n: torch.Tensor, lengths: torch.Tensor, pooling
     the output over the real time steps. A name with ``+`` concatenates its parts in that order:
     ``max+mean``, or ``last+max+mean`` (the "concat pooling" of ULMFiT: the final states sum the
     review up in order, the max keeps the strongest signal anywhere, the mean the overall tone).
+    ``attention-pool`` has learned weights, so it is not here: see ``SentimentClassifier.features``.
     """
-    if pooling not in POOLINGS:
-        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}.")
+    if pooling not in POOLINGS or pooling == "attention-pool":
+        raise ValueError(f"pooling must be one of {POOLINGS[:-1]}, got {pooling!r}.")
     parts = []
     for part in pooling.split("+"):
         if part == "last":
@@ -116,6 +118,8 @@ class SentimentClassifier(nn.Module):
         self.embedding_dropout = nn.Dropout(c.embedding_dropout)
         self.rnn = PaddedRNN(c.cell, c.embedding_dim, c.hidden_size, c.num_layers, c.bidirectional, c.dropout)
         features = c.hidden_size * self.num_directions * len(c.pooling.split("+"))
+        # pooling="attention-pool": one learned query attends over the real steps (lesson 7)
+        self.attention = AttentionPooling(features) if c.pooling == "attention-pool" else None
         self.dropout = nn.Dropout(c.dropout)
         if c.head_hidden is None:
             self.head = nn.Linear(features, 1)
@@ -133,6 +137,8 @@ class SentimentClassifier(nn.Module):
     def features(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """One vector per review (batch, features): what the head classifies."""
         output, h_n = self.encode(ids, lengths)
+        if self.attention is not None:
+            return self.attention(output, padding_mask(lengths.to(output.device), output.size(1)))[0]
         return pool(output, h_n, lengths, self.config.pooling, self.num_directions)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -152,7 +158,7 @@ class SentimentClassifier(nn.Module):
         n = ids.numel()
         if n == 0:
             raise ValueError("prefix_logits() needs at least one token.")
-        if self.num_directions == 1:
+        if self.num_directions == 1 and self.attention is None:
             output, _ = self.encode(ids.unsqueeze(0), torch.tensor([n]))
             output = output[0]  # (time, hidden): output[t] is the top layer's state after t + 1 tokens
             steps = torch.arange(1, n + 1, device=output.device, dtype=output.dtype).unsqueeze(1)

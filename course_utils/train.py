@@ -97,6 +97,13 @@ RECIPES: dict[str, Recipe] = {
              dropout=0.4, embedding_dropout=0.4),
         epochs=4, lr=6e-3, max_len=800, schedule="onecycle",
     ),
+    "attention": Recipe(
+        "lesson 7: the best recipe with attention pooling (one learned query over the BiLSTM's states) "
+        "instead of last+max+mean",
+        dict(cell="lstm", embedding_dim=100, hidden_size=64, bidirectional=True, pooling="attention-pool",
+             dropout=0.4, embedding_dropout=0.4),
+        epochs=4, lr=6e-3, max_len=800, schedule="onecycle",
+    ),
 }
 
 MIN_FREQ = 5  # words seen fewer than 5 times in the 20,000 training reviews become <unk>

@@ -1,0 +1,186 @@
+"""Tests of the lesson 7 checkers: right answers (several ways) pass, typical mistakes are named."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from checker_testing import not_implemented, rejects
+from course_utils.checks import fresh_checks
+from course_utils.checks.lesson07 import check_attention_context, check_decoder_step, check_masked_attention_weights
+
+
+# --- exercise 1: masked attention weights ---------------------------------------------------
+def weights_fill(scores, mask):
+    return torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=1)
+
+
+def weights_where(scores, mask):
+    return F.softmax(torch.where(mask, scores, torch.tensor(float("-inf"))), dim=-1)
+
+
+def weights_renormalized(scores, mask):  # exp, zero the padding, divide by the sum: the same numbers
+    e = torch.exp(scores - scores.max(dim=1, keepdim=True).values) * mask
+    return e / e.sum(dim=1, keepdim=True)
+
+
+def weights_large_negative(scores, mask):
+    return torch.softmax(scores.masked_fill(~mask, -1e9), dim=1)
+
+
+@pytest.mark.parametrize("answer", [weights_fill, weights_where, weights_renormalized, weights_large_negative])
+def test_weights_right_answers_pass(answer):
+    check_masked_attention_weights(answer)
+    check_masked_attention_weights(answer, seed=3)
+
+
+@pytest.mark.parametrize("answer, fragment", [
+    (lambda s, m: torch.softmax(s.masked_fill(~m, float("-inf")), dim=0), "wrong dimension"),
+    (lambda s, m: torch.softmax(s, dim=1) * m, "after the softmax"),
+    (lambda s, m: torch.softmax(s, dim=1), "not masked"),
+    (lambda s, m: torch.softmax(s.masked_fill(~m, 0.0), dim=1), "exp(0) = 1"),
+    (lambda s, m: torch.softmax(s.masked_fill(m, float("-inf")), dim=1), "inverted"),
+    (lambda s, m: torch.softmax(s.masked_fill(m, -1e9), dim=1), "inverted"),
+    (lambda s, m: torch.softmax(s * m, dim=1), "scores * mask"),
+    (lambda s, m: torch.softmax(s.masked_fill(~m, float("-inf")), dim=1).sum(1), "shape"),
+    (lambda s, m: s.masked_fill_(~m, float("-inf")).softmax(1), "in place"),
+    (not_implemented, "not implemented"),
+])
+def test_weights_mistakes_are_named(answer, fragment):
+    rejects(check_masked_attention_weights, answer, fragment)
+
+
+# --- exercise 2: the context vector ------------------------------------------------------------
+def context_loop(query, keys, values, mask):
+    d = query.size(-1)
+    scores = (keys @ query.unsqueeze(2)).squeeze(2) / math.sqrt(d)
+    weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=1)
+    return (weights.unsqueeze(2) * values).sum(dim=1), weights
+
+
+def context_einsum(query, keys, values, mask):
+    scores = torch.einsum("bd,bsd->bs", query, keys) / query.shape[-1] ** 0.5
+    weights = F.softmax(scores.masked_fill(~mask, -1e9), dim=-1)
+    return torch.einsum("bs,bsv->bv", weights, values), weights
+
+
+def context_sdpa(query, keys, values, mask):
+    context = F.scaled_dot_product_attention(query.unsqueeze(1), keys, values, attn_mask=mask.unsqueeze(1)).squeeze(1)
+    scores = (keys @ query.unsqueeze(2)).squeeze(2) / math.sqrt(query.size(-1))
+    return context, torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=1)
+
+
+@pytest.mark.parametrize("answer", [context_loop, context_einsum, context_sdpa])
+def test_context_right_answers_pass(answer):
+    check_attention_context(answer)
+    check_attention_context(answer, seed=2)
+
+
+def context_variant(scale=lambda d: math.sqrt(d), mask_mode="before", over="values", dim=1):
+    def answer(query, keys, values, mask):
+        scores = (keys @ query.unsqueeze(2)).squeeze(2) / scale(query.size(-1))
+        if mask_mode == "before":
+            weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=dim)
+        elif mask_mode == "after":
+            weights = torch.softmax(scores, dim=dim) * mask
+        else:
+            weights = torch.softmax(scores, dim=dim)
+        source = values if over == "values" else keys
+        return (weights.unsqueeze(2) * source).sum(dim=1), weights
+    return answer
+
+
+@pytest.mark.parametrize("answer, fragment", [
+    (context_variant(scale=lambda d: 1.0), "not scaled"),
+    (context_variant(scale=lambda d: d), "divided by d"),
+    (context_variant(scale=lambda d: 1 / math.sqrt(d)), "multiplied by sqrt(d)"),
+    (context_variant(mask_mode="none"), "not masked"),
+    (context_variant(mask_mode="after"), "after the softmax"),
+    (context_variant(dim=0), "over the batch"),
+    (context_variant(over="keys"), "VALUES"),
+    (lambda q, k, v, m: context_loop(q, k, v, m)[0], "pair"),
+    (not_implemented, "not implemented"),
+])
+def test_context_mistakes_are_named(answer, fragment):
+    rejects(check_attention_context, answer, fragment)
+
+
+# --- exercise 3: one decoder step with attention ---------------------------------------------------
+def step_plain(previous, state, encoder_states, mask, embedding, cell, combine, out):
+    state = cell(embedding(previous), state)
+    scores = (encoder_states @ state.unsqueeze(2)).squeeze(2) / math.sqrt(state.size(1))
+    weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=1)
+    context = (weights.unsqueeze(2) * encoder_states).sum(1)
+    return out(torch.tanh(combine(torch.cat([state, context], dim=1)))), state, weights
+
+
+def step_bmm(previous, state, encoder_states, mask, embedding, cell, combine, out):
+    new_state = cell(embedding(previous), state)
+    scores = torch.bmm(encoder_states, new_state.unsqueeze(2)).squeeze(2) / new_state.shape[-1] ** 0.5
+    weights = F.softmax(scores.masked_fill(mask.logical_not(), -1e9), dim=-1)
+    context = torch.bmm(weights.unsqueeze(1), encoder_states).squeeze(1)
+    hidden = torch.tanh(combine(torch.cat((new_state, context), -1)))
+    return out(hidden), new_state, weights
+
+
+def step_course(previous, state, encoder_states, mask, embedding, cell, combine, out):
+    from course_utils.attention import dot_product_attention
+    state = cell(embedding(previous), state)
+    context, weights = dot_product_attention(state, encoder_states, encoder_states, mask)
+    return out(torch.tanh(combine(torch.cat([state, context], 1)))), state, weights
+
+
+@pytest.mark.parametrize("answer", [step_plain, step_bmm, step_course])
+def test_decoder_step_right_answers_pass(answer):
+    check_decoder_step(answer)
+    check_decoder_step(answer, seed=4)
+
+
+def step_variant(query_old=False, swap=False, tanh=True, scale=True, mask_on=True, return_old=False):
+    def answer(previous, state, encoder_states, mask, embedding, cell, combine, out):
+        new = cell(embedding(previous), state)
+        query = state if query_old else new
+        scores = (encoder_states @ query.unsqueeze(2)).squeeze(2)
+        if scale:
+            scores = scores / math.sqrt(query.size(1))
+        if mask_on:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        weights = torch.softmax(scores, dim=1)
+        context = (weights.unsqueeze(2) * encoder_states).sum(1)
+        hidden = combine(torch.cat([context, new] if swap else [new, context], dim=1))
+        return out(torch.tanh(hidden) if tanh else hidden), (state if return_old else new), weights
+    return answer
+
+
+@pytest.mark.parametrize("answer, fragment", [
+    (step_variant(query_old=True), "OLD state"),
+    (step_variant(swap=True), "the state first"),
+    (step_variant(tanh=False), "tanh"),
+    (step_variant(scale=False), "not scaled"),
+    (step_variant(mask_on=False), "not masked"),
+    (step_variant(return_old=True), "new_state"),
+    (lambda *args: step_plain(*args)[:2], "(logits, new_state, weights)"),
+    (not_implemented, "not implemented"),
+])
+def test_decoder_step_mistakes_are_named(answer, fragment):
+    rejects(check_decoder_step, answer, fragment)
+
+
+def test_checkers_leave_the_random_state_alone():
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    check_masked_attention_weights(weights_fill)
+    check_attention_context(context_loop)
+    check_decoder_step(step_plain)
+    assert torch.equal(torch.rand(1), before)
+
+
+def test_fresh_checks_finds_lesson_7():
+    checks = fresh_checks(7)
+    checks.check_masked_attention_weights(weights_fill)
+    checks.check_attention_context(context_einsum)
+    checks.check_decoder_step(step_bmm)
