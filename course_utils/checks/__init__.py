@@ -18,3 +18,4 @@ from .lesson04 import (check_collate, check_collate_truncate, check_last_real_ou
 from .lesson05 import check_bidirectional_final_state, check_bigru_classifier, check_masked_max  # noqa: F401
 from .lesson06 import (check_accuracy, check_confusion_matrix, check_predict_sentiment,  # noqa: F401
                        check_train_step)
+from .lesson07 import check_attention_context, check_decoder_step, check_masked_attention_weights  # noqa: F401
