@@ -10,7 +10,8 @@ time carries from step ``T`` back to step ``t``. This module measures that gradi
   recurrent matrix ``W_hh`` has a chosen spectral radius (the knob that decides between
   vanishing and exploding gradients);
 - :func:`plot_gradient_norms` -- the picture: one curve per model, log scale;
-- :func:`draw_rnn_gradients` -- the plain function behind the slider of lesson 1, and
+- :func:`rnn_gradient_norms` and :func:`draw_rnn_gradients` -- what the slider of lesson 1
+  computes and draws (plain functions), and
   :func:`gradient_explorer`, the slider itself (a thin ``ipywidgets.interactive`` wrapper).
 
 Nothing here runs at import time.
@@ -36,7 +37,8 @@ def gradient_norms(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     reacts to the input at step ``t``, i.e. how much the weights can learn from that step.
 
     The computation runs in float64 on a copy of the model: vanishing gradients quickly become
-    smaller than the smallest float32 number (about 1e-38 to 1e-45) and would print as 0.
+    smaller than the smallest *normal* float32 number (``torch.finfo(torch.float32).tiny``, about
+    1.2e-38; below it float32 keeps fewer and fewer digits, down to about 1.4e-45) and round to 0.
     """
     model = copy.deepcopy(model).to(torch.float64)
     x = x.detach().to(torch.float64).requires_grad_(True)
@@ -101,6 +103,27 @@ def plot_gradient_norms(
     return ax
 
 
+def rnn_gradient_norms(
+    spectral_radius: float = 1.0,
+    seq_len: int = 100,
+    input_size: int = 8,
+    hidden_size: int = 32,
+    batch_size: int = 16,
+    input_scale: float = 0.5,
+    seed: int = 0,
+) -> torch.Tensor:
+    """:func:`gradient_norms` of a plain RNN with the given ``spectral_radius``, on random input.
+
+    The RNN comes from :func:`rnn_with_spectral_radius`; the input is random (normal, times
+    ``input_scale``) and the same for every radius with the same ``seed``. This is what the
+    slider of lesson 1 draws; the lesson calls it directly to answer the slider's questions.
+    """
+    rnn = rnn_with_spectral_radius(input_size, hidden_size, spectral_radius, seed=seed)
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch_size, seq_len, input_size, generator=generator) * input_scale
+    return gradient_norms(rnn, x)
+
+
 def draw_rnn_gradients(
     spectral_radius: float = 1.0,
     seq_len: int = 100,
@@ -111,16 +134,13 @@ def draw_rnn_gradients(
     input_scale: float = 0.5,
     seed: int = 0,
 ) -> torch.Tensor:
-    """Plot the gradient reaching each step of a plain RNN with the given ``spectral_radius``.
+    """Plot :func:`rnn_gradient_norms` (same arguments): the gradient reaching each step.
 
-    The RNN comes from :func:`rnn_with_spectral_radius`; the input is random (normal, times
-    ``input_scale``) and the same for every radius with the same ``seed``. Returns the norms so
-    that a caller (or a test) can check what was drawn. The slider of lesson 1 calls this.
+    Returns the norms so that a caller (or a test) can check what was drawn. The slider of
+    lesson 1 calls this.
     """
-    rnn = rnn_with_spectral_radius(input_size, hidden_size, spectral_radius, seed=seed)
-    generator = torch.Generator().manual_seed(seed)
-    x = torch.randn(batch_size, seq_len, input_size, generator=generator) * input_scale
-    norms = gradient_norms(rnn, x)
+    norms = rnn_gradient_norms(spectral_radius, seq_len, input_size, hidden_size, batch_size,
+                               input_scale, seed)
     plot_gradient_norms(
         {f"spectral radius {spectral_radius:.2f}": norms},
         ax=ax,

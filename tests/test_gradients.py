@@ -13,6 +13,7 @@ from torch import nn  # noqa: E402
 
 from course_utils.gradients import (  # noqa: E402
     draw_rnn_gradients,
+    rnn_gradient_norms,
     gradient_explorer,
     gradient_norms,
     plot_gradient_norms,
@@ -132,3 +133,10 @@ def test_gradient_explorer_is_two_sliders_and_an_output(monkeypatch):
     assert calls[-1] == (0.8, 120)
     radius_slider.value = 1.5
     assert calls[-1] == (1.5, 120)
+
+
+def test_draw_rnn_gradients_draws_rnn_gradient_norms():
+    _, ax = plt.subplots()
+    assert torch.equal(draw_rnn_gradients(1.3, 25, ax=ax), rnn_gradient_norms(1.3, 25))
+    assert not torch.equal(rnn_gradient_norms(1.3, 25), rnn_gradient_norms(0.7, 25))
+    plt.close("all")
