@@ -367,10 +367,10 @@ def draw_packed_batch(lengths: Sequence[int]) -> Figure:
         for spine in ax.spines.values():
             spine.set_visible(False)
     names = [chr(ord("A") + b) for b in sorted_indices]
-    fig.text(0.5, 0.01, f"batch_sizes = {batch_sizes}     sorted_indices = {sorted_indices} "
+    fig.text(0.5, 0.01, f"batch_sizes = {batch_sizes}\nsorted_indices = {sorted_indices} "
              f"(longest first: {', '.join(names)})", ha="center", va="bottom", fontsize=11,
              family="monospace")
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.tight_layout(rect=(0, 0.11, 1, 1))
     return fig
 
 
