@@ -63,7 +63,15 @@ def make_loader(
 
 
 def _progress(iterable, desc: str, enabled: bool):
-    return tqdm(iterable, desc=desc, leave=False, disable=not enabled, mininterval=1.0)
+    """``iterable`` with a progress bar that disappears when done (none when not ``enabled``).
+
+    tqdm is handed an *iterator*: given the loader itself, ``tqdm.auto`` starts an extra pass over
+    it, which moves a shuffling sampler on by one epoch, so the batches would no longer be those
+    of a plain ``for`` loop over the same loader.
+    """
+    if not enabled:
+        return iterable
+    return tqdm(iter(iterable), total=len(iterable), desc=desc, leave=False, mininterval=1.0)
 
 
 def train_epoch(

@@ -218,3 +218,37 @@ def test_the_plots_of_lessons_5_and_6_draw():
     ax = plots.plot_prediction_by_word(["good", "bad"], [0.8, 0.3])
     assert ax.get_ylim() == (0, 1)
     plt.close("all")
+
+
+@pytest.mark.parametrize("progress", [False, True])
+def test_train_epoch_is_the_plain_loop_on_the_same_batches(progress):
+    """Lesson 6 writes the loop by hand and checks it against train_epoch: same batches, same numbers."""
+
+    def plain_epoch(model, loader, optimizer):
+        loss_fn = torch.nn.BCEWithLogitsLoss()
+        model.train()
+        total, correct, count = 0.0, 0, 0
+        for ids, labels, lengths in loader:
+            logits = model(ids, lengths)
+            loss = loss_fn(logits, labels)
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            total += loss.item() * len(labels)
+            correct += ((logits > 0).float() == labels).sum().item()
+            count += len(labels)
+        return total / count, correct / count
+
+    def run(one_epoch):
+        set_seed(0)
+        model = small_model(dropout=0.2)
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+        loader = make_loader(keyword_task(96), batch_size=16, shuffle=True, seed=0)  # a shuffling sampler
+        return [one_epoch(model, loader, optimizer) for _ in range(2)], model
+
+    plain, plain_model = run(plain_epoch)
+    library, library_model = run(lambda m, l, o: train_epoch(m, l, o, clip=1.0, progress=progress))
+    assert library == plain  # the progress bar must not start an extra pass (it would move the sampler on)
+    for a, b in zip(plain_model.state_dict().values(), library_model.state_dict().values()):
+        assert torch.equal(a, b)
