@@ -11,12 +11,14 @@ import pytest
 import torch
 from torch import nn
 
-from checker_testing import not_implemented, rejects
+from checker_testing import devices_seen, keeps_random_state, not_implemented, rejects
 from course_utils.checks import (
+    check_hidden_state_gradients,
     check_rnn_forward,
     check_rnn_parameter_shapes,
     check_stacked_rnn_forward,
 )
+from course_utils.checks._common import default_device
 
 
 # ----------------------------------------------------------------------------------------------
@@ -49,10 +51,64 @@ def make_rnn_forward(*, start=None, carry=True, use_b_hh=True, transpose_hh=True
     return broken
 
 
-def test_rnn_forward_accepts_the_right_answer(capsys):
-    check_rnn_forward(rnn_forward)
-    check_rnn_forward(rnn_forward, seed=1)
+def rnn_forward_projected_once(x, h0, weight_ih, weight_hh, bias_ih, bias_hh):
+    """Vectorised input projection (all steps at once), then the loop over steps."""
+    projected = x @ weight_ih.T + bias_ih + bias_hh
+    h, outputs = h0, []
+    for x_part in projected.unbind(dim=1):
+        h = torch.tanh(x_part + h @ weight_hh.T)
+        outputs.append(h)
+    return torch.stack(outputs, dim=1), h
+
+
+def rnn_forward_preallocated(x, h0, weight_ih, weight_hh, bias_ih, bias_hh):
+    """Writes each step into a tensor made on the inputs' device, with torch.addmm and float64."""
+    device = x.device
+    output = torch.empty(x.shape[0], x.shape[1], h0.shape[1], dtype=torch.float64, device=device)
+    h = h0.double()
+    for t in range(x.shape[1]):
+        h = torch.tanh(torch.addmm(bias_ih.double(), x[:, t].double(), weight_ih.double().T)
+                       + torch.addmm(bias_hh.double(), h, weight_hh.double().T))
+        output[:, t] = h
+    return output.float(), h.float()
+
+
+def rnn_forward_on_notebook_device(x, h0, weight_ih, weight_hh, bias_ih, bias_hh):
+    """Moves everything to the notebook's device first, as the lessons do."""
+    device = default_device()
+    tensors = [t.to(device) for t in (x, h0, weight_ih, weight_hh, bias_ih, bias_hh)]
+    return rnn_forward(*tensors)
+
+
+@pytest.mark.parametrize("right", [rnn_forward, rnn_forward_projected_once, rnn_forward_preallocated,
+                                   rnn_forward_on_notebook_device])
+def test_rnn_forward_accepts_right_answers_written_differently(right, capsys):
+    check_rnn_forward(right)
+    check_rnn_forward(right, seed=1, device="cpu")
     assert "rnn_forward matches nn.RNN" in capsys.readouterr().out
+
+
+def test_rnn_forward_refuses_pytorchs_rnn_however_it_is_called():
+    def through_functional_call(x, h0, weight_ih, weight_hh, bias_ih, bias_hh):
+        rnn = nn.RNN(x.shape[2], h0.shape[1], batch_first=True)
+        weights = dict(zip(["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"],
+                           [weight_ih, weight_hh, bias_ih, bias_hh]))
+        output, h_n = torch.func.functional_call(rnn, weights, (x, h0[None]))
+        return output, h_n[0]
+
+    def through_vf(x, h0, weight_ih, weight_hh, bias_ih, bias_hh):
+        output, h_n = torch._VF.rnn_tanh(x, h0[None], [weight_ih, weight_hh, bias_ih, bias_hh],
+                                         True, 1, 0.0, False, False, True)
+        return output, h_n[0]
+
+    def through_cell_hiding_the_error(x, h0, weight_ih, weight_hh, bias_ih, bias_hh):
+        try:
+            return torch.rnn_tanh_cell(x[:, 0], h0, weight_ih, weight_hh, bias_ih, bias_hh)
+        except Exception:
+            return rnn_forward(x, h0, weight_ih, weight_hh, bias_ih, bias_hh)
+
+    for cheat in (through_functional_call, through_vf, through_cell_hiding_the_error):
+        rejects(check_rnn_forward, cheat, "recurrent layers", "write the computation")
 
 
 @pytest.mark.parametrize("broken, fragments", [
@@ -98,7 +154,17 @@ def test_rnn_forward_reports_the_students_exception():
     def typo(x, h0, weight_ih, weight_hh, bias_ih, bias_hh):
         return x @ weight_hh  # wrong shapes: a RuntimeError from PyTorch
 
-    rejects(check_rnn_forward, typo, "raised RuntimeError")
+    rejects(check_rnn_forward, typo, "raised RuntimeError", "`return x @ weight_hh")
+
+
+def test_an_error_inside_torch_points_at_the_students_line():
+    def loss_inside(x, h0, weight_ih, weight_hh, bias_ih, bias_hh):
+        scores = x * 2
+        return nn.functional.binary_cross_entropy_with_logits(scores, h0)  # 3-d and 2-d: an error
+
+    message = rejects(check_rnn_forward, loss_inside, "raised ValueError",
+                      "`return nn.functional.binary_cross_entropy_with_logits(scores, h0)")
+    assert "functional.py" not in message and "torch.binary_cross_entropy" not in message
 
 
 def test_rnn_forward_rejects_in_place_changes():
@@ -250,10 +316,116 @@ def test_stacked_rnn_forward_rejects_mistakes(broken, fragments):
     rejects(check_stacked_rnn_forward, broken, *fragments)
 
 
+# ----------------------------------------------------------------------------------------------
+# hidden_state_gradients: backpropagation through time by hand
+# ----------------------------------------------------------------------------------------------
+def hidden_state_gradients(output, weight_hh, grad_output):
+    steps = output.shape[1]
+    grads = [grad_output[:, -1]]
+    for t in range(steps - 2, -1, -1):
+        from_next = (grads[-1] * (1 - output[:, t + 1] ** 2)) @ weight_hh
+        grads.append(grad_output[:, t] + from_next)
+    return torch.stack(grads[::-1], dim=1)
+
+
+def hidden_state_gradients_preallocated(output, weight_hh, grad_output):
+    """Fills a zeros_like tensor from the last step back, in float64."""
+    grad_h = torch.zeros_like(output, dtype=torch.float64)
+    output, weight_hh, grad_output = output.double(), weight_hh.double(), grad_output.double()
+    grad_h[:, -1] = grad_output[:, -1]
+    for t in reversed(range(output.shape[1] - 1)):
+        grad_h[:, t] = grad_output[:, t] + (grad_h[:, t + 1] * (1 - output[:, t + 1].pow(2))) @ weight_hh
+    return grad_h
+
+
+def hidden_state_gradients_with_jacobians(output, weight_hh, grad_output):
+    """Builds each Jacobian J = diag(1 - h_{t+1}^2) W_hh (one per sequence) and applies J^T."""
+    batch, steps, hidden = output.shape
+    grad, grads = grad_output[:, -1], [grad_output[:, -1]]
+    for t in range(steps - 2, -1, -1):
+        jacobians = torch.diag_embed(1 - output[:, t + 1] ** 2) @ weight_hh  # (batch, hidden, hidden)
+        grad = grad_output[:, t] + torch.einsum("bij,bi->bj", jacobians, grad)
+        grads.insert(0, grad)
+    return torch.stack(grads, dim=1)
+
+
+@pytest.mark.parametrize("right", [hidden_state_gradients, hidden_state_gradients_preallocated,
+                                   hidden_state_gradients_with_jacobians])
+def test_hidden_state_gradients_accepts_right_answers_written_differently(right, capsys):
+    check_hidden_state_gradients(right)
+    check_hidden_state_gradients(right, seed=4, device="cpu")
+    assert "equals autograd's dL/dh_t" in capsys.readouterr().out
+
+
+def make_bptt(*, derivative=lambda h: 1 - h**2, transpose=False, same_step=False, forward=False,
+              direct=True, pre_activation=False):
+    """A family of hand-written BPTT loops with one mistake switched on."""
+    def broken(output, weight_hh, grad_output):
+        w = weight_hh.T if transpose else weight_hh
+        steps = list(range(output.shape[1]))
+        order = steps if forward else steps[::-1]
+        grads, previous = {}, None
+        for t in order:
+            grad = grad_output[:, t] if direct else torch.zeros_like(grad_output[:, t])
+            if previous is not None:
+                grad = grad + (grads[previous] * derivative(output[:, t if same_step else previous])) @ w
+            grads[t], previous = grad, t
+        result = torch.stack([grads[t] for t in steps], dim=1)
+        return result * derivative(output) if pre_activation else result
+    return broken
+
+
+def with_autograd(output, weight_hh, grad_output):
+    output = output.clone().requires_grad_(True)
+    (output * grad_output).sum().backward()
+    return output.grad
+
+
+def with_torch_func(output, weight_hh, grad_output):
+    _, vjp = torch.func.vjp(lambda o: o * 2, output)
+    return vjp(grad_output / 2)[0]
+
+
+@pytest.mark.parametrize("broken, fragments", [
+    (make_bptt(derivative=lambda h: torch.ones_like(h)), ["tanh derivative is missing"]),
+    (make_bptt(derivative=lambda h: 1 - torch.tanh(h) ** 2), ["already tanh(a)"]),
+    (make_bptt(transpose=True), ["transposed the wrong way", "@ W_hh"]),
+    (make_bptt(same_step=True), ["wrong step", "1 - h_{t+1}**2"]),
+    (make_bptt(forward=True), ["wrong order", "last step"]),
+    (make_bptt(direct=False), ["direct term is missing"]),
+    (make_bptt(pre_activation=True), ["dL/da_t"]),
+    (lambda output, weight_hh, grad_output: grad_output.clone(), ["You return grad_output"]),
+    (lambda output, weight_hh, grad_output: hidden_state_gradients(output, weight_hh, grad_output)[:, :-1],
+     ["grad_h has shape"]),
+    (with_autograd, ["autograd", "by hand"]),
+    (with_torch_func, ["autograd", "by hand"]),
+    (not_implemented, ["not implemented yet"]),
+])
+def test_hidden_state_gradients_rejects_mistakes(broken, fragments):
+    rejects(check_hidden_state_gradients, broken, *fragments)
+
+
+def test_hidden_state_gradients_rejects_changing_its_inputs():
+    def in_place(output, weight_hh, grad_output):
+        output.mul_(1.0).pow_(1)  # harmless values, but...
+        grad_output[:, 0] = grad_output[:, 0]
+        weight_hh.t_()
+        return hidden_state_gradients(output, weight_hh.t(), grad_output)
+
+    rejects(check_hidden_state_gradients, in_place, "in place", "weight_hh")
+
+
+# ----------------------------------------------------------------------------------------------
+# Every checker: the inputs' device, the student's random stream
+# ----------------------------------------------------------------------------------------------
+def test_checkers_build_their_inputs_on_the_requested_device():
+    assert devices_seen(check_rnn_forward, lambda *args: args) == {"meta"}
+    assert devices_seen(check_stacked_rnn_forward, lambda x, h0, layers: [x, h0, *layers[0]]) == {"meta"}
+    assert devices_seen(check_hidden_state_gradients, lambda *args: args) == {"meta"}
+
+
 def test_checkers_leave_the_random_stream_alone():
-    torch.manual_seed(123)
-    expected = torch.rand(3)
-    torch.manual_seed(123)
-    check_rnn_forward(rnn_forward)
-    check_stacked_rnn_forward(stacked_rnn_forward)
-    assert torch.equal(torch.rand(3), expected)
+    assert keeps_random_state(lambda: check_rnn_forward(rnn_forward))
+    assert keeps_random_state(lambda: check_stacked_rnn_forward(stacked_rnn_forward))
+    assert keeps_random_state(lambda: check_rnn_parameter_shapes(rnn_parameter_shapes))
+    assert keeps_random_state(lambda: check_hidden_state_gradients(hidden_state_gradients))

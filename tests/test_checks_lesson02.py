@@ -11,11 +11,15 @@ import pytest
 import torch
 from torch import nn
 
-from checker_testing import not_implemented, rejects
+import math
+
+from checker_testing import devices_seen, keeps_random_state, not_implemented, rejects
 from course_utils.checks import (
     check_count_lstm_parameters,
     check_gru_cell,
     check_lstm_cell,
+    check_memory_span,
+    check_set_forget_bias,
 )
 
 
@@ -46,20 +50,47 @@ def make_lstm_cell(*, order="ifgo", use_b_ih=True, candidate=torch.tanh, tanh_on
     return broken
 
 
-def test_lstm_cell_accepts_the_right_answer(capsys):
-    check_lstm_cell(lstm_cell)
-    check_lstm_cell(lstm_cell, seed=1)
+def lstm_cell_gate_by_gate(x_t, h, c, weight_ih, weight_hh, bias_ih, bias_hh):
+    """One weight slice per gate, in float64, the result cast back."""
+    hidden = h.shape[1]
+
+    def gate(k):
+        rows = slice(k * hidden, (k + 1) * hidden)
+        return (x_t.double() @ weight_ih[rows].double().T + bias_ih[rows].double()
+                + h.double() @ weight_hh[rows].double().T + bias_hh[rows].double())
+
+    i, f, g, o = torch.sigmoid(gate(0)), torch.sigmoid(gate(1)), torch.tanh(gate(2)), torch.sigmoid(gate(3))
+    c_new = f * c.double() + i * g
+    return (o * torch.tanh(c_new)).float(), c_new.float()
+
+
+def lstm_cell_one_matmul(x_t, h, c, weight_ih, weight_hh, bias_ih, bias_hh):
+    """Both products in one: [x_t, h] @ [W_ih, W_hh].T, split with torch.split."""
+    gates = torch.cat([x_t, h], dim=1) @ torch.cat([weight_ih, weight_hh], dim=1).T + bias_ih + bias_hh
+    i, f, g, o = torch.split(gates, h.shape[1], dim=1)
+    c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c_new), c_new
+
+
+@pytest.mark.parametrize("right", [lstm_cell, lstm_cell_gate_by_gate, lstm_cell_one_matmul])
+def test_lstm_cell_accepts_right_answers_written_differently(right, capsys):
+    check_lstm_cell(right)
+    check_lstm_cell(right, seed=1, device="cpu")
     assert "lstm_cell matches nn.LSTM" in capsys.readouterr().out
 
 
-def test_lstm_cell_accepts_pytorchs_own_cell():
+def test_lstm_cell_refuses_pytorchs_own_cell():
     def with_lstm_cell_module(x_t, h, c, weight_ih, weight_hh, bias_ih, bias_hh):
         cell = nn.LSTMCell(x_t.shape[1], h.shape[1])
         weights = {"weight_ih": weight_ih, "weight_hh": weight_hh,
                    "bias_ih": bias_ih, "bias_hh": bias_hh}
         return torch.func.functional_call(cell, weights, (x_t, (h, c)))
 
-    check_lstm_cell(with_lstm_cell_module)
+    def with_vf(x_t, h, c, weight_ih, weight_hh, bias_ih, bias_hh):
+        return torch._VF.lstm_cell(x_t, (h, c), weight_ih, weight_hh, bias_ih, bias_hh)
+
+    for cheat in (with_lstm_cell_module, with_vf):
+        rejects(check_lstm_cell, cheat, "recurrent layers", "tensor operations")
 
 
 @pytest.mark.parametrize("broken, fragments", [
@@ -119,10 +150,28 @@ def make_gru_cell(*, order="rzn", reset="pytorch", update="pytorch", use_b_hh=Tr
     return broken
 
 
-def test_gru_cell_accepts_the_right_answer(capsys):
-    check_gru_cell(gru_cell)
-    check_gru_cell(gru_cell, seed=1)
-    check_gru_cell(make_gru_cell())  # the broken family with no mistake switched on
+def gru_cell_on_notebook_device(x_t, h, weight_ih, weight_hh, bias_ih, bias_hh):
+    """Moves to the notebook's device and computes the three blocks with torch.addmm."""
+    from course_utils.checks._common import default_device
+    x_t, h, weight_ih, weight_hh, bias_ih, bias_hh = (
+        t.to(default_device()) for t in (x_t, h, weight_ih, weight_hh, bias_ih, bias_hh))
+    gi = torch.addmm(bias_ih, x_t, weight_ih.T).chunk(3, dim=1)
+    gh = torch.addmm(bias_hh, h, weight_hh.T).chunk(3, dim=1)
+    r, z = torch.sigmoid(gi[0] + gh[0]), torch.sigmoid(gi[1] + gh[1])
+    return torch.lerp(torch.tanh(gi[2] + r * gh[2]), h, z)  # (1 - z) * n + z * h
+
+
+def test_gru_cell_refuses_pytorchs_own_cell():
+    def with_gru_cell(x_t, h, weight_ih, weight_hh, bias_ih, bias_hh):
+        return torch.gru_cell(x_t, h, weight_ih, weight_hh, bias_ih, bias_hh)
+
+    rejects(check_gru_cell, with_gru_cell, "recurrent layers")
+
+
+@pytest.mark.parametrize("right", [gru_cell, make_gru_cell(), gru_cell_on_notebook_device])
+def test_gru_cell_accepts_right_answers_written_differently(right, capsys):
+    check_gru_cell(right)
+    check_gru_cell(right, seed=1, device="cpu")
     assert "gru_cell matches nn.GRU" in capsys.readouterr().out
 
 
@@ -154,9 +203,19 @@ def count_lstm_parameters(input_size, hidden_size, num_layers=1, bidirectional=F
     return total
 
 
-def test_count_lstm_parameters_accepts_the_right_answer(capsys):
-    check_count_lstm_parameters(count_lstm_parameters)
-    check_count_lstm_parameters(lambda *a: torch.tensor(count_lstm_parameters(*a)), seed=4)
+def count_by_blocks(input_size, hidden_size, num_layers=1, bidirectional=False):
+    """Sums the numel of every named shape, as a float."""
+    directions = 1 + bidirectional
+    first = 4 * hidden_size * (input_size + hidden_size + 2)
+    upper = 4 * hidden_size * (directions * hidden_size + hidden_size + 2)
+    return float(directions * (first + (num_layers - 1) * upper))
+
+
+@pytest.mark.parametrize("right", [count_lstm_parameters, count_by_blocks,
+                                   lambda *a: torch.tensor(count_lstm_parameters(*a))])
+def test_count_lstm_parameters_accepts_right_answers_written_differently(right, capsys):
+    check_count_lstm_parameters(right)
+    check_count_lstm_parameters(right, seed=4)
     assert "count_lstm_parameters agrees" in capsys.readouterr().out
 
 
@@ -194,10 +253,145 @@ def test_count_lstm_parameters_rejects_mistakes(broken, fragments):
     rejects(check_count_lstm_parameters, broken, *fragments)
 
 
+# ----------------------------------------------------------------------------------------------
+# set_forget_bias
+# ----------------------------------------------------------------------------------------------
+def set_forget_bias(lstm, value):
+    hidden = lstm.hidden_size
+    with torch.no_grad():
+        for name, parameter in lstm.named_parameters():
+            if name.startswith("bias_ih"):
+                parameter[hidden:2 * hidden] = value
+            elif name.startswith("bias_hh"):
+                parameter[hidden:2 * hidden] = 0.0
+
+
+def set_forget_bias_with_chunks(lstm, value):
+    """chunk(4) gives views; fill_ the forget gate's block (i, f, g, o: index 1)."""
+    with torch.no_grad():
+        for layer in range(lstm.num_layers):
+            for suffix in ["", "_reverse"] if lstm.bidirectional else [""]:
+                getattr(lstm, f"bias_ih_l{layer}{suffix}").chunk(4)[1].fill_(value)
+                getattr(lstm, f"bias_hh_l{layer}{suffix}").chunk(4)[1].zero_()
+    return lstm
+
+
+def set_forget_bias_through_data(lstm, value):
+    """Through .data (no autograd involved), with a tensor made on the parameters' device."""
+    hidden = lstm.hidden_size
+    for name, parameter in lstm.named_parameters():
+        if "bias" in name:
+            new = torch.full((hidden,), value if "_ih_" in name else 0.0, device=parameter.device)
+            parameter.data[hidden:2 * hidden] = new
+
+
+@pytest.mark.parametrize("right", [set_forget_bias, set_forget_bias_with_chunks, set_forget_bias_through_data])
+def test_set_forget_bias_accepts_right_answers_written_differently(right, capsys):
+    check_set_forget_bias(right)
+    check_set_forget_bias(right, seed=3, device="cpu")
+    assert "set_forget_bias sets" in capsys.readouterr().out
+
+
+def forget_bias_with(*, block=1, hh="zero", layers="all", directions="all", no_grad=True):
+    def broken(lstm, value):
+        hidden = lstm.hidden_size
+        rows = slice(block * hidden, (block + 1) * hidden) if block >= 0 else slice(None)
+        with torch.no_grad() if no_grad else torch.enable_grad():
+            for name, parameter in lstm.named_parameters():
+                if (layers == "first" and "_l0" not in name) or (directions == "forward" and "reverse" in name):
+                    continue
+                if name.startswith("bias_ih"):
+                    parameter[rows] = value
+                elif name.startswith("bias_hh") and hh != "keep":
+                    parameter[rows] = value if hh == "value" else 0.0
+    return broken
+
+
+def replaces_the_parameter(lstm, value):
+    hidden = lstm.hidden_size
+    for layer in range(lstm.num_layers):
+        for suffix in ["", "_reverse"] if lstm.bidirectional else [""]:
+            bias_ih = getattr(lstm, f"bias_ih_l{layer}{suffix}").detach().clone()
+            bias_ih[hidden:2 * hidden] = value
+            setattr(lstm, f"bias_ih_l{layer}{suffix}", nn.Parameter(bias_ih))
+            getattr(lstm, f"bias_hh_l{layer}{suffix}").data[hidden:2 * hidden] = 0
+
+
+@pytest.mark.parametrize("broken, fragments", [
+    (forget_bias_with(block=0), ["the input gate i", "i, f, g, o"]),
+    (forget_bias_with(block=2), ["the cell candidate g", "second block"]),
+    (forget_bias_with(block=3, hh="keep"), ["the output gate o"]),
+    (forget_bias_with(hh="value"), ["both biases", "2 * value"]),
+    (forget_bias_with(hh="keep"), ["bias_hh's forget rows still hold"]),
+    (forget_bias_with(block=-1), ["whole bias"]),
+    (forget_bias_with(layers="first"), ["Only layer 0"]),
+    (forget_bias_with(directions="forward"), ["Only the forward direction"]),
+    (forget_bias_with(no_grad=False), ["torch.no_grad()", "leaf"]),
+    (replaces_the_parameter, ["replaced the parameter", "in place"]),
+    (not_implemented, ["not implemented yet"]),
+])
+def test_set_forget_bias_rejects_mistakes(broken, fragments):
+    rejects(check_set_forget_bias, broken, *fragments)
+
+
+# ----------------------------------------------------------------------------------------------
+# memory_span
+# ----------------------------------------------------------------------------------------------
+def memory_span(forget_bias, threshold=0.01):
+    forget = 1 / (1 + math.exp(-forget_bias))
+    return math.floor(math.log(threshold) / math.log(forget))
+
+
+def memory_span_by_loop(forget_bias, threshold=0.01):
+    forget, gain, steps = torch.sigmoid(torch.tensor(forget_bias, dtype=torch.float64)), 1.0, 0
+    while gain * forget >= threshold:
+        gain, steps = gain * forget, steps + 1
+    return steps
+
+
+def memory_span_as_tensor(forget_bias, threshold=0.01):
+    forget = torch.sigmoid(torch.tensor(forget_bias, dtype=torch.float64))
+    return torch.floor(torch.log(torch.tensor(threshold, dtype=torch.float64)) / torch.log(forget)).long()
+
+
+@pytest.mark.parametrize("right", [memory_span, memory_span_by_loop, memory_span_as_tensor,
+                                   lambda b, t: float(memory_span(b, t))])
+def test_memory_span_accepts_right_answers_written_differently(right, capsys):
+    check_memory_span(right)
+    check_memory_span(right, seed=2)
+    assert "memory_span agrees" in capsys.readouterr().out
+
+
+def span_with(factor, rounding=math.floor):
+    return lambda b, threshold: rounding(math.log(threshold) / math.log(factor(b)))
+
+
+@pytest.mark.parametrize("broken, fragments", [
+    (span_with(lambda b: 1 / (1 + math.exp(-b)), math.ceil), ["One step too many", "Round down"]),
+    (lambda b, t: memory_span(b, t) - 1, ["One step too few"]),
+    (span_with(lambda b: 1 / (1 + math.exp(-2 * b))), ["sigmoid(2 * forget_bias)"]),
+    (span_with(lambda b: 1 - 1 / (1 + math.exp(-b))), ["1 - f"]),
+    (span_with(math.tanh), ["not a tanh"]),
+    (lambda b, t: 10**9, ["returned 1000000000"]),
+    (lambda b, t: "many", ["whole number"]),
+    (not_implemented, ["not implemented yet"]),
+])
+def test_memory_span_rejects_mistakes(broken, fragments):
+    rejects(check_memory_span, broken, *fragments)
+
+
+# ----------------------------------------------------------------------------------------------
+# Every checker: the inputs' device, the student's random stream
+# ----------------------------------------------------------------------------------------------
+def test_checkers_build_their_inputs_on_the_requested_device():
+    assert devices_seen(check_lstm_cell, lambda *args: args) == {"meta"}
+    assert devices_seen(check_gru_cell, lambda *args: args) == {"meta"}
+    assert devices_seen(check_set_forget_bias, lambda lstm, value: list(lstm.parameters())) == {"meta"}
+
+
 def test_checkers_leave_the_random_stream_alone():
-    torch.manual_seed(123)
-    expected = torch.rand(3)
-    torch.manual_seed(123)
-    check_lstm_cell(lstm_cell)
-    check_gru_cell(gru_cell)
-    assert torch.equal(torch.rand(3), expected)
+    assert keeps_random_state(lambda: check_lstm_cell(lstm_cell))
+    assert keeps_random_state(lambda: check_gru_cell(gru_cell))
+    assert keeps_random_state(lambda: check_count_lstm_parameters(count_lstm_parameters))
+    assert keeps_random_state(lambda: check_set_forget_bias(set_forget_bias))
+    assert keeps_random_state(lambda: check_memory_span(memory_span))

@@ -2,38 +2,47 @@
 (``notebooks/exercises/02_exercises.ipynb``; tests in ``tests/test_checks_lesson02.py``).
 
 Each checker builds PyTorch's own ``nn.LSTM`` / ``nn.GRU`` with random sizes and random weights,
-runs the student's function on the same numbers and compares. When the answer is wrong, it also
-runs the *mistakes students often make* (gates in the wrong order, the reset gate of the original
-GRU paper, ...) and names the one that matches. Every checker takes a ``seed``.
+runs the student's function on the same numbers and compares (for the forget-gate exercises, the
+oracle is a gradient measured by autograd). When the answer is wrong, it also runs the *mistakes
+students often make* (gates in the wrong order, the reset gate of the original GRU paper, the
+wrong bias slice, ...) and names the one that matches. Every checker takes a ``seed``, and those
+that build tensors a ``device`` (default: ``cuda`` when available) where the student's code runs.
 """
 
 from __future__ import annotations
 
 import itertools
-import numbers
+import math
+import random
 from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
 
 from ._common import (
+    StudentCodeError,
     as_pair,
+    as_scalar_tensor,
     assert_shape,
     assert_tensor,
     call_student,
     call_without_modules,
     check_inputs_untouched,
-    clones,
     describe,
     first_matching_mistake,
+    generator,
     is_close,
+    keeps_random_state,
+    on_device,
     random_sizes,
     randomize,
-    seeded,
+    resolve_device,
     success,
+    whole_number,
 )
 
 Tensor = torch.Tensor
+NO_RECURRENT = ("recurrent",)  # the cells must be written with tensor operations
 
 
 # ----------------------------------------------------------------------------------------------
@@ -100,24 +109,26 @@ def _lstm_variants(x: Tensor, h: Tensor, c: Tensor, params: Sequence[Tensor]
 
 def _lstm_case(seed: int) -> dict[str, Any]:
     sizes = random_sizes(seed)
-    with seeded(seed + 2000):
-        lstm = randomize(nn.LSTM(sizes["input_size"], sizes["hidden_size"], batch_first=True))
-        x = torch.randn(sizes["batch"], sizes["seq_len"], sizes["input_size"])
-        h0 = torch.rand(sizes["batch"], sizes["hidden_size"]) * 1.6 - 0.8
-        c0 = torch.randn(sizes["batch"], sizes["hidden_size"])
-    params = [p.detach() for p in
-              (lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0)]
-    return {**sizes, "module": lstm, "x": x, "h0": h0, "c0": c0, "params": params}
+    g = generator(seed + 2000)
+    lstm = randomize(nn.LSTM(sizes["input_size"], sizes["hidden_size"], batch_first=True), seed + 2000)
+    x = torch.randn(sizes["batch"], sizes["seq_len"], sizes["input_size"], generator=g)
+    h0 = torch.rand(sizes["batch"], sizes["hidden_size"], generator=g) * 1.6 - 0.8
+    c0 = torch.randn(sizes["batch"], sizes["hidden_size"], generator=g)
+    return {**sizes, "module": lstm, "x": x, "h0": h0, "c0": c0,
+            "params": [p.detach() for p in lstm.parameters()]}
 
 
-def check_lstm_cell(lstm_cell: Callable, seed: int = 0, trials: int = 3) -> None:
+@keeps_random_state
+def check_lstm_cell(lstm_cell: Callable, seed: int = 0, trials: int = 3, device: Any = None) -> None:
     """Check ``lstm_cell(x_t, h, c, weight_ih, weight_hh, bias_ih, bias_hh) -> (h_new, c_new)``.
 
     Shapes: x_t (batch, input_size), h and c (batch, hidden_size); weights and biases as
     ``nn.LSTM`` stores them for layer 0 (rows in gate order i, f, g, o). The oracle is
     ``nn.LSTM`` itself, fed one step at a time; then the student's cell is run over the whole
-    sequence, carrying its own state, and compared with one call of ``nn.LSTM``.
+    sequence, carrying its own state, and compared with one call of ``nn.LSTM`` (values and
+    gradients). Running nn.LSTM / nn.LSTMCell or their functional forms inside it is refused.
     """
+    device = resolve_device(device)
     names = ["x_t", "h", "c", "weight_ih", "weight_hh", "bias_ih", "bias_hh"]
     for trial in range(trials):
         case = _lstm_case(seed * 100 + trial)
@@ -127,13 +138,13 @@ def check_lstm_cell(lstm_cell: Callable, seed: int = 0, trials: int = 3) -> None
             for t in range(case["seq_len"]):
                 _, (h_next, c_next) = lstm(x[:, t:t + 1], (h.unsqueeze(0), c.unsqueeze(0)))
                 h_next, c_next = h_next[0], c_next[0]
-                inputs = clones(x[:, t], h, c, *params)
-                got = call_student(lstm_cell, *inputs, name="lstm_cell")
+                inputs = on_device(device, x[:, t], h, c, *params)
+                got = call_student(lstm_cell, *inputs, name="lstm_cell", forbid=NO_RECURRENT)
                 check_inputs_untouched("lstm_cell", inputs, [x[:, t], h, c, *params], names)
                 h_new, c_new = as_pair(got, "lstm_cell", ("h_new", "c_new"))
                 assert_shape(h_new, h_next.shape, "h_new", "Expected (batch, hidden_size).")
                 assert_shape(c_new, c_next.shape, "c_new", "Expected (batch, hidden_size).")
-                if not (is_close(h_new, h_next) and is_close(c_new, c_next)):
+                if not is_close((h_new, c_new), (h_next, c_next)):
                     got_pair = (h_new.detach(), c_new.detach())
                     hint = first_matching_mistake(got_pair, _lstm_variants(x[:, t], h, c, params))
                     if hint is None:
@@ -143,41 +154,38 @@ def check_lstm_cell(lstm_cell: Callable, seed: int = 0, trials: int = 3) -> None
                         elif is_close(h_new, h_next):
                             hint = "h_new is right but c_new is not: c_new = f * c + i * g."
                         else:
-                            hint = ("Both h_new and c_new differ: check the gate equations and "
-                                    "the row order i, f, g, o.")
+                            hint = "Both h_new and c_new differ: check the gate equations and the row order i, f, g, o."
                     raise AssertionError(
-                        f"lstm_cell differs from nn.LSTM at step {t} "
-                        f"(batch={case['batch']}, input_size={case['input_size']}, "
-                        f"hidden_size={case['hidden_size']}). {hint}")
+                        f"lstm_cell differs from nn.LSTM at step {t} (batch={case['batch']}, "
+                        f"input_size={case['input_size']}, hidden_size={case['hidden_size']}). {hint}")
                 h, c = h_next, c_next
-        _check_lstm_sequence(lstm_cell, case)
+        _check_sequence(lambda x_t, state, *p: call_student(lstm_cell, x_t, *state, *p, name="lstm_cell",
+                                                            forbid=NO_RECURRENT),
+                        "lstm_cell", lstm, x, (case["h0"], case["c0"]), device)
     success(f"lstm_cell matches nn.LSTM step by step and over whole sequences ({trials} random cases).")
 
 
-def _check_lstm_sequence(lstm_cell: Callable, case: dict[str, Any]) -> None:
-    """The student's cell, looped over the sequence with gradients on, equals one nn.LSTM call."""
-    params = [p.clone().requires_grad_(True) for p in case["params"]]
-    h, c = case["h0"], case["c0"]
-    outputs = []
-    for t in range(case["seq_len"]):
-        h, c = as_pair(call_student(lstm_cell, case["x"][:, t], h, c, *params, name="lstm_cell"),
-                        "lstm_cell", ("h_new", "c_new"))
-        outputs.append(h)
+def _check_sequence(step: Callable, name: str, module: nn.Module, x: Tensor, state: tuple[Tensor, ...],
+                    device: torch.device) -> None:
+    """The student's cell, looped over the sequence with gradients on, equals one call of ``module``."""
+    params = [p.requires_grad_(True) for p in on_device(device, *module.parameters())]
+    x_device, carried, outputs = on_device(device, x)[0], tuple(on_device(device, *state)), []
+    for t in range(x.shape[1]):
+        got = step(x_device[:, t], carried, *params)
+        carried = as_pair(got, name, ("h_new", "c_new")) if len(state) == 2 else (assert_tensor(got, "h_new"),)
+        outputs.append(carried[0])
     output = torch.stack(outputs, dim=1)
-    lstm = case["module"]
-    expected_output, (_, expected_c) = lstm(case["x"], (case["h0"][None], case["c0"][None]))
-    if not (is_close(output, expected_output) and is_close(c, expected_c[0])):
+    expected, final = module(x, tuple(s[None] for s in state) if len(state) == 2 else state[0][None])
+    if not (is_close(output, expected) and is_close(carried[-1], (final[-1] if len(state) == 2 else final)[0])):
         raise AssertionError(
-            "lstm_cell is right one step at a time, but looping it over the sequence does not "
-            "give nn.LSTM's output: does it keep some state of its own between calls?")
+            f"{name} is right one step at a time, but looping it over the sequence does not give "
+            f"nn.{type(module).__name__}'s output: does it keep some state of its own between calls?")
     if not output.requires_grad:
-        raise AssertionError("lstm_cell gives the right values but no gradient flows back to the "
+        raise AssertionError(f"{name} gives the right values but no gradient flows back to the "
                              "weights: do not use .detach(), .item(), .data or torch.no_grad().")
     grads = torch.autograd.grad(output.sum(), params)
-    expected = torch.autograd.grad(expected_output.sum(), [
-        lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0])
-    if not all(is_close(g, e) for g, e in zip(grads, expected)):
-        raise AssertionError("lstm_cell gives the right values but wrong gradients: part of the "
+    if not is_close(list(grads), list(torch.autograd.grad(expected.sum(), list(module.parameters())))):
+        raise AssertionError(f"{name} gives the right values but wrong gradients: part of the "
                              "computation is cut from the autograd graph.")
 
 
@@ -251,29 +259,29 @@ def _gru_variants(x: Tensor, h: Tensor, params: Sequence[Tensor]
     return variants
 
 
-def check_gru_cell(gru_cell: Callable, seed: int = 0, trials: int = 3) -> None:
+@keeps_random_state
+def check_gru_cell(gru_cell: Callable, seed: int = 0, trials: int = 3, device: Any = None) -> None:
     """Check ``gru_cell(x_t, h, weight_ih, weight_hh, bias_ih, bias_hh) -> h_new`` against ``nn.GRU``.
 
     Shapes: x_t (batch, input_size), h (batch, hidden_size); weights and biases as ``nn.GRU``
     stores them for layer 0 (rows in gate order r, z, n). Step by step, then over whole
-    sequences with gradients.
+    sequences with gradients. Running nn.GRU / nn.GRUCell or their functional forms is refused.
     """
+    device = resolve_device(device)
     names = ["x_t", "h", "weight_ih", "weight_hh", "bias_ih", "bias_hh"]
     for trial in range(trials):
         sizes = random_sizes(seed * 100 + trial)
-        with seeded(seed * 100 + trial + 3000):
-            gru = randomize(nn.GRU(sizes["input_size"], sizes["hidden_size"], batch_first=True))
-            x = torch.randn(sizes["batch"], sizes["seq_len"], sizes["input_size"])
-            h0 = torch.rand(sizes["batch"], sizes["hidden_size"]) * 1.6 - 0.8
-        params = [p.detach() for p in
-                  (gru.weight_ih_l0, gru.weight_hh_l0, gru.bias_ih_l0, gru.bias_hh_l0)]
+        g = generator(seed * 100 + trial + 3000)
+        gru = randomize(nn.GRU(sizes["input_size"], sizes["hidden_size"], batch_first=True), seed * 100 + trial + 3000)
+        x = torch.randn(sizes["batch"], sizes["seq_len"], sizes["input_size"], generator=g)
+        h0 = torch.rand(sizes["batch"], sizes["hidden_size"], generator=g) * 1.6 - 0.8
+        params = [p.detach() for p in gru.parameters()]
         h = h0
         with torch.no_grad():
             for t in range(sizes["seq_len"]):
-                _, h_next = gru(x[:, t:t + 1], h.unsqueeze(0))
-                h_next = h_next[0]
-                inputs = clones(x[:, t], h, *params)
-                got = call_student(gru_cell, *inputs, name="gru_cell")
+                h_next = gru(x[:, t:t + 1], h.unsqueeze(0))[1][0]
+                inputs = on_device(device, x[:, t], h, *params)
+                got = call_student(gru_cell, *inputs, name="gru_cell", forbid=NO_RECURRENT)
                 check_inputs_untouched("gru_cell", inputs, [x[:, t], h, *params], names)
                 if isinstance(got, (tuple, list)):
                     raise AssertionError(
@@ -287,35 +295,12 @@ def check_gru_cell(gru_cell: Callable, seed: int = 0, trials: int = 3) -> None:
                                 "b_hn)) and h_new = (1 - z) * n + z * h, rows in order r, z, n.")
                     raise AssertionError(
                         f"gru_cell differs from nn.GRU at step {t} (batch={sizes['batch']}, "
-                        f"input_size={sizes['input_size']}, hidden_size={sizes['hidden_size']}). "
-                        f"{hint}")
+                        f"input_size={sizes['input_size']}, hidden_size={sizes['hidden_size']}). {hint}")
                 h = h_next
-        _check_gru_sequence(gru_cell, gru, x, h0)
+        _check_sequence(lambda x_t, state, *p: call_student(gru_cell, x_t, *state, *p, name="gru_cell",
+                                                            forbid=NO_RECURRENT),
+                        "gru_cell", gru, x, (h0,), device)
     success(f"gru_cell matches nn.GRU step by step and over whole sequences ({trials} random cases).")
-
-
-def _check_gru_sequence(gru_cell: Callable, gru: nn.GRU, x: Tensor, h0: Tensor) -> None:
-    params = [p.detach().clone().requires_grad_(True) for p in
-              (gru.weight_ih_l0, gru.weight_hh_l0, gru.bias_ih_l0, gru.bias_hh_l0)]
-    h, outputs = h0, []
-    for t in range(x.shape[1]):
-        h = assert_tensor(call_student(gru_cell, x[:, t], h, *params, name="gru_cell"), "h_new")
-        outputs.append(h)
-    output = torch.stack(outputs, dim=1)
-    expected, _ = gru(x, h0[None])
-    if not is_close(output, expected):
-        raise AssertionError(
-            "gru_cell is right one step at a time, but looping it over the sequence does not "
-            "give nn.GRU's output: does it keep some state of its own between calls?")
-    if not output.requires_grad:
-        raise AssertionError("gru_cell gives the right values but no gradient flows back to the "
-                             "weights: do not use .detach(), .item(), .data or torch.no_grad().")
-    grads = torch.autograd.grad(output.sum(), params)
-    expected_grads = torch.autograd.grad(expected.sum(), [
-        gru.weight_ih_l0, gru.weight_hh_l0, gru.bias_ih_l0, gru.bias_hh_l0])
-    if not all(is_close(g, e) for g, e in zip(grads, expected_grads)):
-        raise AssertionError("gru_cell gives the right values but wrong gradients: part of the "
-                             "computation is cut from the autograd graph.")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -339,14 +324,15 @@ def _lstm_count(input_size: int, hidden_size: int, num_layers: int, bidirectiona
     return total
 
 
+@keeps_random_state
 def check_count_lstm_parameters(count_lstm_parameters: Callable, seed: int = 0) -> None:
     """Check ``count_lstm_parameters(input_size, hidden_size, num_layers, bidirectional) -> int``.
 
     The oracle is ``sum(p.numel() for p in nn.LSTM(...).parameters())``; building an
     ``nn.LSTM`` inside the student's function is refused: the count must come from a formula.
     """
-    with seeded(seed):
-        sizes = [(int(torch.randint(2, 40, ())), int(torch.randint(2, 40, ()))) for _ in range(4)]
+    rng = random.Random(seed)
+    sizes = [(rng.randint(2, 39), rng.randint(2, 39)) for _ in range(4)]
     sizes = [(i, h + (i == h)) for i, h in sizes]
     cases = [(*sizes[0], 1, False), (*sizes[1], 2, False), (*sizes[2], 1, True), (*sizes[3], 3, True)]
     for input_size, hidden_size, num_layers, bidirectional in cases:
@@ -354,10 +340,7 @@ def check_count_lstm_parameters(count_lstm_parameters: Callable, seed: int = 0) 
                 f"bidirectional={bidirectional})")
         got = call_without_modules(count_lstm_parameters, input_size, hidden_size, num_layers,
                                     bidirectional, name="count_lstm_parameters")
-        if isinstance(got, Tensor) and got.numel() == 1:
-            got = got.item()
-        if isinstance(got, bool) or not isinstance(got, numbers.Real) or not float(got).is_integer():
-            raise AssertionError(f"{call} should return a whole number, got {got!r}.")
+        got = whole_number(got, call)
         lstm = nn.LSTM(input_size, hidden_size, num_layers, bidirectional=bidirectional)
         expected = sum(p.numel() for p in lstm.parameters())
         if got == expected:
@@ -388,3 +371,142 @@ def check_count_lstm_parameters(count_lstm_parameters: Callable, seed: int = 0) 
                     "inputs is input_size for layer 0.")
         raise AssertionError(f"{call} returned {got}, but nn.LSTM has {expected} parameters. {hint}")
     success("count_lstm_parameters agrees with nn.LSTM (1 to 3 layers, uni- and bidirectional).")
+
+
+# ----------------------------------------------------------------------------------------------
+# Lesson 2: the forget-gate bias
+# ----------------------------------------------------------------------------------------------
+GATE_NAMES = ["the input gate i", "the forget gate f", "the cell candidate g", "the output gate o"]
+
+
+def _with_forget_bias(params: dict[str, Tensor], hidden: int, value: float, *, block: int = 1,
+                      hh: str = "zero", which: Callable[[str], bool] = lambda name: True) -> dict[str, Tensor]:
+    """``params`` with the forget bias set; the switches reproduce common mistakes.
+
+    ``block``: which block of rows is changed (1 = f); ``hh``: what bias_hh's rows get ("zero",
+    "value" or "keep"); ``which``: the parameter names changed (all by default).
+    """
+    result = {name: p.clone() for name, p in params.items()}
+    rows = slice(block * hidden, (block + 1) * hidden) if block >= 0 else slice(None)
+    for name, p in result.items():
+        if which(name) and name.startswith("bias_ih"):
+            p[rows] = value
+        elif which(name) and name.startswith("bias_hh") and hh != "keep":
+            p[rows] = value if hh == "value" else 0.0
+    return result
+
+
+@keeps_random_state
+def check_set_forget_bias(set_forget_bias: Callable, seed: int = 0, device: Any = None) -> None:
+    """Check ``set_forget_bias(lstm, value)``: changes ``lstm`` in place so that the forget gate
+    of every layer and direction has the total bias ``value`` (bias_ih's forget rows = value,
+    bias_hh's = 0), everything else unchanged, the same ``Parameter`` objects, still trainable.
+    """
+    device, rng = resolve_device(device), random.Random(seed)
+    for trial, (num_layers, bidirectional) in enumerate(((1, False), (2, True))):
+        hidden, value = rng.randint(2, 5), round(rng.uniform(1.0, 4.0), 2)
+        lstm = nn.LSTM(hidden + rng.randint(1, 3), hidden, num_layers, bidirectional=bidirectional)
+        before = {name: p.detach().clone() for name, p in randomize(lstm, seed * 10 + trial).named_parameters()}
+        objects = dict(lstm.to(device).named_parameters())  # Module.to keeps the Parameter objects
+        call = f"set_forget_bias(nn.LSTM(..., hidden_size={hidden}, num_layers={num_layers}, " \
+               f"bidirectional={bidirectional}), {value})"
+        try:
+            call_student(set_forget_bias, lstm, value, name="set_forget_bias")
+        except StudentCodeError as error:
+            if "leaf Variable" not in str(error):
+                raise
+            raise StudentCodeError(f"{error} Change a parameter's values inside `with torch.no_grad():`: "
+                                   "autograd refuses in-place changes of a leaf that requires grad.") from None
+        for name, p in objects.items():
+            now = dict(lstm.named_parameters()).get(name)
+            if now is not p:
+                raise AssertionError(
+                    f"{call} replaced the parameter {name} by a new tensor: change its values in place "
+                    "(under torch.no_grad()), so that the module, and an optimizer that holds it, keep it.")
+            if not (p.requires_grad and p.is_leaf):
+                raise AssertionError(f"{call} left {name} without requires_grad: it must stay trainable.")
+        got = {name: p.detach().cpu() for name, p in lstm.named_parameters()}
+        expected = _with_forget_bias(before, hidden, value)
+        if is_close(list(got.values()), list(expected.values())):
+            continue
+        rows = f"rows {hidden}:{2 * hidden} here"
+        variants = [(lambda b=b, hh=hh: _with_forget_bias(before, hidden, value, block=b, hh=hh),
+                     f"You changed {GATE_NAMES[b]} (rows {b * hidden}:{(b + 1) * hidden}): PyTorch's "
+                     f"order is i, f, g, o, so the forget gate is the second block ({rows}).")
+                    for b in (0, 2, 3) for hh in ("zero", "keep", "value")]
+        variants += [
+            (lambda: _with_forget_bias(before, hidden, value, hh="value"), "You set both biases to "
+             "value: the gate adds bias_ih + bias_hh, so its total bias is 2 * value. Set bias_hh's "
+             "forget rows to 0."),
+            (lambda: _with_forget_bias(before, hidden, value, hh="keep"), "bias_hh's forget rows still "
+             "hold their old values, and the gate adds bias_ih + bias_hh: set them to 0 so that the "
+             "total is exactly value."),
+            (lambda: _with_forget_bias(before, hidden, value, block=-1), "You set the whole bias "
+             f"vectors: only the forget gate's rows change ({rows})."),
+            (lambda: _with_forget_bias(before, hidden, value, which=lambda n: "_l0" in n),
+             "Only layer 0 is changed: every layer has its own forget gate (bias_ih_l1, ...)."),
+            (lambda: _with_forget_bias(before, hidden, value, which=lambda n: "reverse" not in n),
+             "Only the forward direction is changed: a bidirectional LSTM also has bias_ih_l0_reverse, ..."),
+        ]
+        hint = first_matching_mistake(list(got.values()), [(lambda f=f: list(f().values()), m) for f, m in variants])
+        if hint is None:
+            wrong = [name for name in got if not is_close(got[name], expected[name])]
+            hint = f"These parameters differ from what is expected: {wrong}."
+        raise AssertionError(f"{call} did not give the expected parameters. {hint}")
+    success("set_forget_bias sets the forget gate's bias of every layer and direction, in place.")
+
+
+def _cell_path_gain(forget_bias: float, steps: int) -> float:
+    """d c_T / d c_0 measured by autograd: an ``nn.LSTM(1, 1)`` whose weights are all 0 and whose
+    forget gate has the bias ``forget_bias`` reads ``steps`` zeros (float64)."""
+    lstm = nn.LSTM(1, 1, batch_first=True).double()
+    with torch.no_grad():
+        for p in lstm.parameters():
+            p.zero_()
+        lstm.bias_ih_l0[1] = forget_bias
+    c0 = torch.ones(1, 1, 1, dtype=torch.float64, requires_grad=True)
+    if steps == 0:
+        return 1.0
+    _, (_, c_n) = lstm(torch.zeros(1, steps, 1, dtype=torch.float64), (torch.zeros_like(c0), c0))
+    return torch.autograd.grad(c_n.sum(), c0)[0].item()
+
+
+@keeps_random_state
+def check_memory_span(memory_span: Callable, seed: int = 0) -> None:
+    """Check ``memory_span(forget_bias, threshold) -> int``: the largest number of steps T after
+    which the gradient along the cell path, d c_T / d c_0, is still at least ``threshold``, for an
+    LSTM whose weights are 0 and whose forget gate has the bias ``forget_bias``. The oracle is
+    autograd on such an ``nn.LSTM``: the answer T must give a gain >= threshold, and T + 1 less.
+    """
+    rng = random.Random(seed)
+    cases = [(3.0, 0.01), (0.0, 0.01), (-3.0, 0.1)]
+    cases += [(round(rng.uniform(-1.0, 4.5), 2), rng.choice([0.1, 0.01, 0.001])) for _ in range(3)]
+    for forget_bias, threshold in cases:
+        call = f"memory_span(forget_bias={forget_bias}, threshold={threshold})"
+        got = whole_number(call_student(memory_span, forget_bias, threshold, name="memory_span",
+                                        forbid=("recurrent",)), call)
+        f = 1 / (1 + math.exp(-forget_bias))
+        right = math.floor(math.log(threshold) / math.log(f))  # only to name mistakes and bound the run
+        measured = 0 <= got <= 2 * right + 10  # the oracle: autograd measures T and T + 1 steps
+        if measured and _cell_path_gain(forget_bias, got) >= threshold > _cell_path_gain(forget_bias, got + 1):
+            continue
+        variants = [
+            (lambda: right + 1, "One step too many: after that many steps the gradient is already "
+             "below threshold. Round down: the LARGEST T with f ** T >= threshold."),
+            (lambda: right - 1, "One step too few: f ** (your answer + 1) is still >= threshold."),
+            (lambda: math.floor(math.log(threshold) / math.log(forget_bias)), "You used the bias "
+             "itself as the factor: each step multiplies the gradient by the gate, sigmoid(forget_bias)."),
+            (lambda: math.floor(math.log(threshold) / math.log(1 - f)), "You used 1 - f: the cell "
+             "keeps f * c of its state, so the gradient is multiplied by f = sigmoid(forget_bias)."),
+            (lambda: math.floor(math.log(threshold) / math.log(1 / (1 + math.exp(-2 * forget_bias)))),
+             "You used sigmoid(2 * forget_bias): forget_bias is already the gate's total bias."),
+            (lambda: math.floor(math.log(threshold) / math.log(math.tanh(forget_bias))),
+             "The forget gate is a sigmoid, not a tanh: f = sigmoid(forget_bias)."),
+        ]
+        hint = first_matching_mistake(got, variants, lambda a, b: a == b) or (
+            "With all weights 0 the forget gate is the same at every step, f = sigmoid(forget_bias), "
+            "and each step back along the cell path multiplies the gradient by f.")
+        gain = f"{_cell_path_gain(forget_bias, got):.3g}" if measured else f"{f:.3g} ** {got}"
+        raise AssertionError(f"{call} returned {got}, but autograd measures a gradient {gain} after "
+                             f"{got} steps (and it must be >= {threshold}, one step more < {threshold}). {hint}")
+    success(f"memory_span agrees with the gradient autograd measures in an LSTM ({len(cases)} cases).")

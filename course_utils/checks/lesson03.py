@@ -22,6 +22,7 @@ from ._common import (
     call_student,
     describe,
     first_matching_mistake,
+    keeps_random_state,
     success,
 )
 
@@ -29,90 +30,100 @@ Tensor = torch.Tensor
 
 
 # ----------------------------------------------------------------------------------------------
-# Lesson 3, exercise 1: a tokenizer
+# Lesson 3, exercise 1: a tokenizer (the rules of course_utils.text.tokenize, stated in the exercise)
 # ----------------------------------------------------------------------------------------------
 _WORDS = ["the", "Movie", "was", "GREAT", "acting", "plot", "Bad", "boring", "film", "loved",
           "Amélie", "café", "naïve", "Ñandú", "10", "2001", "b_movie", "Hitchcock", "ÉTÉ", "東京物語",
-          "x2", "3D"]
-_EMOTICONS = [":)", ":(", ";)", ":D", ":P", ":-)", ":-(", ";-)", ":-D", ";(", ";D"]
-_PUNCTUATION = [".", ",", "!", "?", "...", "!!", "\"", "(", ")", " - ", "/", "*", "&", "%"]
+          "x2", "3D", "don't", "ISN'T", "rock'n'roll", "it's", "Rating:Decent", "Note:Poor", "wow:D"]
+_EMOTICONS = [":)", ":(", ";)", ":D", ":P", ":-)", ":-(", ";-)", ":-D", ";(", ";D", "=)", "=(", "=P",
+              ":p", ";-p", "=D", ":Dgreat", ";)yes", "=Pno"]  # the last three: glued to letters
+_PUNCTUATION = [".", ",", "!", "?", "...", "!!", "\"", "(", ")", " - ", "/", "*", "&", "%", "'", ":", "="]
 _TAGS = ["<br />", "<br /><br />", "<i>", "</i>", "<b>", "</b>", "<br/>", "<p>", "<hr>"]
 
 
 def _random_review(rng: random.Random) -> str:
-    """A review-like string: words, punctuation, HTML tags, emoticons, in random order."""
+    """A review-like string: words, punctuation, HTML tags, emoticons (some glued), in random order."""
     parts = []
     for _ in range(rng.randint(6, 20)):
         kind = rng.random()
-        if kind < 0.55:
-            parts.append(rng.choice(_WORDS))
-        elif kind < 0.7:
-            parts.append(rng.choice(_PUNCTUATION))
-        elif kind < 0.85:
-            parts.append(rng.choice(_TAGS))
-        else:
-            parts.append(rng.choice(_EMOTICONS))
-        parts.append(rng.choice([" ", " ", " ", "", "\n"]))
-    text = "".join(parts)
-    # an emoticon directly followed by a word character would be ambiguous: add a space there
-    return re.sub(r"([:;]-?[()DP])(?=\w)", r"\1 ", text)
+        pool = _WORDS if kind < 0.5 else _PUNCTUATION if kind < 0.65 else _TAGS if kind < 0.8 else _EMOTICONS
+        parts += [rng.choice(pool), rng.choice([" ", " ", " ", "", "\n"])]
+    return "".join(parts)
 
 
+# Each text isolates one rule where a naive reading of it disagrees with the lesson's tokenizer.
 _FIXED_REVIEWS = [
     "A GREAT film!<br /><br />Loved it :)",
     "Boring...<br />The plot? Bad :-( <i>so</i> bad.",
     "Wow;) really good:D",
+    "Rating:Decent. Note:Poor.",
+    "I don't think it's 10/10",
+    "Fun =) but =( too",
+    "so cute :p and ;-p",
     "Amélie, café & 東京物語 — 10/10!",
     "",
     "<br /><br />",
     "end<br/>start",
 ]
 
-_EMOTICON_RE = re.compile(r"[:;=]-?[()DPp](?!\w)")
-_TOKEN_RE = re.compile(r"[:;=]-?[()DPp](?!\w)|\w+")
 
+def _tokens(text: str, *, tag: str | None = " ", eyes: str = ":;=", mouths: str = "()DPp",
+            glued: bool = False, apostrophes: bool = True, ascii_only: bool = False,
+            lower_words: bool = True, lower_emoticons: bool = False, emoticons: str = "inline",
+            nose: bool = True) -> list[str]:
+    """The lesson's tokenizer with switches that reproduce common mistakes (defaults: the lesson's).
 
-def _tokens(text: str, lower_words: bool = True) -> list[str]:
-    """Emoticons and words of ``text`` (tags NOT removed), words lower-cased when asked."""
-    return [t if t.startswith((":", ";", "=")) or not lower_words else t.lower() for t in _TOKEN_RE.findall(text)]
+    ``emoticons``: "inline" (in place), "end" (appended, as the classic tutorials) or "none"."""
+    if tag is not None:
+        text = re.sub(r"<[^<>]+>", tag, text)
+    w = "[A-Za-z0-9_]" if ascii_only else r"\w"
+    emoticon = f"[{re.escape(eyes)}]-?[{re.escape(mouths)}]" + ("" if glued else f"(?!{w})")
+    word = f"{w}+(?:'{w}+)*" if apostrophes else f"{w}+"
+    found = re.findall(f"{emoticon}|{word}" if emoticons == "inline" else word, text)
+    if emoticons == "end":
+        found += re.findall(emoticon, text)
+    tokens = [t if t[0] not in eyes else t.lower() if lower_emoticons else t
+              for t in (t.lower() if lower_words and t[0] not in eyes else t for t in found)]
+    return tokens if nose else [t.replace("-", "") if t[0] in eyes else t for t in tokens]
 
 
 def _tokenizer_variants(text: str) -> list[tuple[Callable[[], Any], str]]:
-    no_tags = re.sub(r"<[^<>]+>", " ", text)
-    words = re.findall(r"\w+", no_tags.lower())
-    emoticons = _EMOTICON_RE.findall(no_tags)
-    return [
-        (lambda: _tokens(text),
-         "HTML tags are still there (tokens such as 'br'): replace every tag <...> by a space first."),
-        (lambda: _tokens(re.sub(r"<[^<>]+>", "", text)),
-         "Two words separated only by a tag are glued together: replace each tag by a SPACE, not by ''."),
-        (lambda: _tokens(no_tags, lower_words=False), "Words must be lower-cased (emoticons keep their case)."),
-        (lambda: words,
-         "The emoticons are missing: find them (e.g. with re.findall) before splitting on non-word characters."),
-        (lambda: [t.lower() for t in _tokens(no_tags)],
-         "Emoticons must keep their case: ':D' stays ':D' (lower-case only the words)."),
-        (lambda: words + emoticons,
-         "The emoticons are all at the end: keep every token where it is in the text "
+    mistakes = [
+        (dict(tag=None), "HTML tags are still there (tokens such as 'br'): replace every tag <...> by a space first."),
+        (dict(tag=""), "Two words separated only by a tag are glued together: replace each tag by a SPACE, not by ''."),
+        (dict(lower_words=False), "Words must be lower-cased (emoticons keep their case)."),
+        (dict(eyes=":;"), "'=' is an emoticon's eyes too: '=)' and '=P' are emoticons."),
+        (dict(mouths="()DP"), "A lower-case 'p' is a mouth too: ':p' is an emoticon."),
+        (dict(emoticons="none"), "The emoticons are missing: find them and the words in one pass, "
+         "re.findall(emoticon + '|' + word, text)."),
+        (dict(lower_emoticons=True), "Emoticons must keep their case: ':D' stays ':D' (lower-case only the words)."),
+        (dict(emoticons="end"), "The emoticons are all at the end: keep every token where it is in the text "
          "(the classic tutorials append them at the end; this exercise asks for the text's order)."),
-        (lambda: words + [e.replace("-", "") for e in emoticons],
-         "The emoticons are at the end and without their nose: keep them unchanged, where they are."),
-        (lambda: [t.replace("-", "") for t in _tokens(no_tags)],
-         "The nose of the emoticons is gone: keep ':-)' as ':-)'."),
-        (lambda: no_tags.lower().split(),
-         "Punctuation is still attached to the words: split on NON-WORD characters (re.findall(r'\\w+', ...)), "
-         "not on spaces."),
-        (lambda: [t if t.startswith((":", ";")) else t.lower() for t in
-                  re.findall(r"[:;]-?[()DP](?![A-Za-z0-9_])|[A-Za-z0-9_]+", no_tags)],
-         "Letters outside a-z are lost (é, ñ, 東): \\w matches the letters of every alphabet."),
+        (dict(emoticons="end", nose=False), "The emoticons are at the end and without their nose: keep them unchanged, where they are."),
+        (dict(nose=False), "The nose of the emoticons is gone: keep ':-)' as ':-)'."),
+        (dict(glued=True), "An emoticon is never followed by a letter or digit: 'Rating:Decent' holds no ':D' "
+         "(end the emoticon's pattern with the look-ahead (?!\\w))."),
+        (dict(apostrophes=False), "Apostrophes inside a word are kept: \"don't\" is one token, not 'don', 't' "
+         "(a word is \\w+(?:'\\w+)*)."),
+        (dict(ascii_only=True), "Letters outside a-z are lost (é, ñ, 東): \\w matches the letters of every alphabet."),
+        (dict(eyes=":;", mouths="()DP", glued=True, apostrophes=False), "These are not the lesson's rules: eyes "
+         ": ; =, mouths ) ( D P p, no letter or digit right after an emoticon, apostrophes kept inside words."),
     ]
+    variants = [(lambda switches=switches: _tokens(text, **switches), hint) for switches, hint in mistakes]
+    no_tags = re.sub(r"<[^<>]+>", " ", text)
+    return variants + [(lambda: no_tags.lower().split(), "Punctuation is still attached to the words: find "
+                        "the runs of word characters (re.findall), do not split on spaces.")]
 
 
+@keeps_random_state
 def check_tokenize_review(tokenize_review: Callable, seed: int = 0, trials: int = 30) -> None:
-    """Check ``tokenize_review(text) -> list[str]``.
+    """Check ``tokenize_review(text) -> list[str]`` against ``course_utils.text.tokenize``.
 
-    The rules: every HTML tag becomes a space; emoticons (eyes ``:`` or ``;``, an optional
-    nose ``-``, a mouth ``)`` ``(`` ``D`` ``P``) are kept unchanged where they are; the other tokens
-    are the runs of word characters (``\\w+``, any alphabet), lower-cased.
+    The rules (lesson 3, section 2): every HTML tag ``<...>`` becomes a space; emoticons (eyes
+    ``:`` ``;`` ``=``, an optional nose ``-``, a mouth ``)`` ``(`` ``D`` ``P`` ``p``, not followed by a
+    letter or digit) are kept unchanged where they are; the other tokens are words, runs of word
+    characters with apostrophes kept inside (``\\w+(?:'\\w+)*``), lower-cased. The texts include
+    the cases where a looser reading differs ("Rating:Decent", "don't", "=)", ":p", glued emoticons).
     """
     rng = random.Random(seed)
     texts = _FIXED_REVIEWS + [_random_review(rng) for _ in range(trials)]
@@ -132,7 +143,7 @@ def check_tokenize_review(tokenize_review: Callable, seed: int = 0, trials: int 
                     f"{expected[wrong] if wrong < len(expected) else 'nothing'!r}.")
         raise AssertionError(f"tokenize_review({text!r}) returned {got!r}, expected {expected!r}. {hint}")
     success(f"tokenize_review gives the expected tokens for {len(texts)} texts "
-            "(HTML tags, emoticons, punctuation, accents, empty text).")
+            "(HTML tags, emoticons, apostrophes, punctuation, accents, empty text).")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -187,6 +198,7 @@ def _vocab_variants(texts: list[list[str]], min_freq: int, max_size: Optional[in
     ]
 
 
+@keeps_random_state
 def check_build_vocab(build_vocab: Callable, seed: int = 0) -> None:
     """Check ``build_vocab(tokenized_texts, min_freq=1, max_size=None) -> list[str]`` (id -> token).
 
@@ -225,6 +237,7 @@ def check_build_vocab(build_vocab: Callable, seed: int = 0) -> None:
 # ----------------------------------------------------------------------------------------------
 # Lesson 3, exercise 3: encode with <unk>
 # ----------------------------------------------------------------------------------------------
+@keeps_random_state
 def check_encode(encode: Callable, seed: int = 0) -> None:
     """Check ``encode(tokens, stoi) -> list[int]``: each token's id, ``UNK_INDEX`` (1) when unknown."""
     rng = random.Random(seed)
