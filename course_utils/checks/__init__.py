@@ -10,8 +10,10 @@ several lessons share live in ``_common.py``. Graded test cells get their checke
 
 from ._common import StudentCodeError, call_student  # noqa: F401
 from ._guard import fresh_checks  # noqa: F401
-from .lesson01 import check_rnn_forward, check_rnn_parameter_shapes, check_stacked_rnn_forward  # noqa: F401
-from .lesson02 import check_count_lstm_parameters, check_gru_cell, check_lstm_cell  # noqa: F401
+from .lesson01 import (check_hidden_state_gradients, check_rnn_forward,  # noqa: F401
+                       check_rnn_parameter_shapes, check_stacked_rnn_forward)
+from .lesson02 import (check_count_lstm_parameters, check_gru_cell, check_lstm_cell,  # noqa: F401
+                       check_memory_span, check_set_forget_bias)
 from .lesson03 import check_build_vocab, check_encode, check_tokenize_review  # noqa: F401
 from .lesson04 import (check_collate, check_collate_truncate, check_last_real_output,  # noqa: F401
                        check_masked_mean, check_reverse_within_length)
