@@ -4,8 +4,9 @@ Lesson 4 shows the three ways to feed reviews of different lengths to a recurren
 
 * **padded**: pad every review of a random batch to the longest one. Simple, but the layer reads
   padding, which changes the final state and wastes time;
-* **packed**: ``pack_padded_sequence`` tells the layer each true length. Correct, but on a CPU
-  its backward pass gets very slow for long sequences (PyTorch issue 149194);
+* **packed**: ``pack_padded_sequence`` tells the layer each true length. Correct, but slow for
+  long sequences: PyTorch issue 149194 reports both passes many times slower than on the padded
+  batch, on GPU and CPU; on the CPU of lesson 4 the backward pass loses most;
 * **bucketed + padded** (the course's way): batch reviews of similar length together so there is
   little padding, run the layer on the padded batch, and read each review's state at its own
   last step. For a bidirectional layer, each review is reversed *within its own length* for the
