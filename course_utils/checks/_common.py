@@ -373,10 +373,6 @@ def as_pair(got: Any, name: str, what: tuple[str, str]) -> tuple[Tensor, Tensor]
     return first, second
 
 
-def clones(*tensors: Tensor) -> list[Tensor]:
-    return [t.detach().clone() for t in tensors]
-
-
 def check_inputs_untouched(name: str, given: Sequence[Tensor], originals: Sequence[Tensor],
                             names: Sequence[str]) -> None:
     """Fail when the student's function changed one of its arguments in place."""

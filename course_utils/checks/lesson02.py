@@ -68,31 +68,31 @@ def _lstm_step(x: Tensor, h: Tensor, c: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih
     return h_new, c_new
 
 
-def _lstm_variants(x: Tensor, h: Tensor, c: Tensor, params: Sequence[Tensor]
-                   ) -> list[tuple[Callable[[], tuple[Tensor, Tensor]], str]]:
-    w_ih, w_hh, b_ih, b_hh = params
-    zero = torch.zeros_like(b_ih)
+def _cell_variants(cell_step: Callable, inputs: Sequence[Tensor], params: Sequence[Tensor], gates: str,
+                   gate_words: str, module: str) -> tuple[Callable[..., Callable[[], Any]], list]:
+    """``step(**switches)``, the cell run with a mistake switched on, and the mistakes every gated
+    cell shares: its blocks of rows split in another order, a bias missing."""
+    zero = torch.zeros_like(params[2])
 
-    def step(**switches: Any) -> Callable[[], tuple[Tensor, Tensor]]:
-        args = dict(w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh)
-        args.update({k: v for k, v in switches.items() if k in args})
-        flags = {k: v for k, v in switches.items() if k not in args}
-        return lambda: _lstm_step(x, h, c, **args, **flags)
+    def step(**switches: Any) -> Callable[[], Any]:
+        weights = dict(zip(("w_ih", "w_hh", "b_ih", "b_hh"), params))
+        return lambda: cell_step(*inputs, **{**weights, **switches})
 
-    variants = []
-    for order in itertools.permutations(LSTM_GATES):
-        order = "".join(order)
-        if order != LSTM_GATES:
-            variants.append((step(order=order),
-                             f"The gates look swapped: you split the rows as {', '.join(order)}, "
-                             "but PyTorch stores them in the order i, f, g, o (input gate, forget "
-                             "gate, cell candidate, output gate)."))
-    variants += [
+    shared = [(step(order="".join(order)), f"The gates look swapped: you split the rows as {', '.join(order)}, "
+               f"but PyTorch stores them in the order {', '.join(gates)} ({gate_words}).")
+              for order in itertools.permutations(gates) if "".join(order) != gates]
+    shared += [(step(b_ih=zero), f"A bias is missing: add bias_ih ({module} adds bias_ih and bias_hh)."),
+               (step(b_hh=zero), f"A bias is missing: add bias_hh ({module} adds bias_ih and bias_hh)."),
+               (step(b_ih=zero, b_hh=zero), "Both biases are missing: add bias_ih and bias_hh.")]
+    return step, shared
+
+
+def _lstm_variants(x: Tensor, h: Tensor, c: Tensor, params: Sequence[Tensor]) -> list:
+    step, shared = _cell_variants(_lstm_step, (x, h, c), params, LSTM_GATES,
+                                  "input gate, forget gate, cell candidate, output gate", "nn.LSTM")
+    return shared + [
         (lambda: _lstm_step(x, h, c, *params)[::-1],
          "You return (c_new, h_new): return (h_new, c_new), in this order."),
-        (step(b_ih=zero), "A bias is missing: add bias_ih (nn.LSTM adds bias_ih and bias_hh)."),
-        (step(b_hh=zero), "A bias is missing: add bias_hh (nn.LSTM adds bias_ih and bias_hh)."),
-        (step(b_ih=zero, b_hh=zero), "Both biases are missing: add bias_ih and bias_hh."),
         (step(candidate=torch.sigmoid),
          "The cell candidate g uses tanh, not sigmoid (only i, f and o are sigmoid gates)."),
         (step(tanh_on_c=False), "h_new = o * tanh(c_new): the tanh on the cell state is missing."),
@@ -104,7 +104,6 @@ def _lstm_variants(x: Tensor, h: Tensor, c: Tensor, params: Sequence[Tensor]
         (step(recurrent_on_c=True),
          "weight_hh multiplies the hidden state h, not the cell state c."),
     ]
-    return variants
 
 
 def _lstm_case(seed: int) -> dict[str, Any]:
@@ -219,44 +218,23 @@ def _gru_step(x: Tensor, h: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_
     return z * n + (1 - z) * old
 
 
-def _gru_variants(x: Tensor, h: Tensor, params: Sequence[Tensor]
-                  ) -> list[tuple[Callable[[], Tensor], str]]:
-    w_ih, w_hh, b_ih, b_hh = params
-    zero = torch.zeros_like(b_ih)
-
-    def step(**switches: Any) -> Callable[[], Tensor]:
-        args = dict(w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh)
-        args.update({k: v for k, v in switches.items() if k in args})
-        flags = {k: v for k, v in switches.items() if k not in args}
-        return lambda: _gru_step(x, h, **args, **flags)
-
-    paper = ("You apply the reset gate BEFORE the matrix product, W_hn (r * h), as in the original "
-             "GRU paper (Cho et al. 2014). PyTorch computes r * (W_hn h + b_hn): the reset gate "
-             "multiplies the product and its bias b_hn.")
-    variants: list[tuple[Callable[[], Tensor], str]] = [
-        (step(reset="paper"), paper),
+def _gru_variants(x: Tensor, h: Tensor, params: Sequence[Tensor]) -> list:
+    step, shared = _cell_variants(_gru_step, (x, h), params, GRU_GATES,
+                                  "reset gate, update gate, new/candidate state", "nn.GRU")
+    return [
+        (step(reset="paper"), "You apply the reset gate BEFORE the matrix product, W_hn (r * h), as "
+         "in the original GRU paper (Cho et al. 2014). PyTorch computes r * (W_hn h + b_hn): the "
+         "reset gate multiplies the product and its bias b_hn."),
         (step(reset="bias_outside"),
          "b_hn is added outside the reset gate: PyTorch computes r * (W_hn h + b_hn), with b_hn "
          "INSIDE the product by r."),
         (step(update="swapped"),
          "The update gate is used the other way round: PyTorch computes "
          "h_new = (1 - z) * n + z * h (z close to 1 keeps the old state)."),
-    ]
-    for order in itertools.permutations(GRU_GATES):
-        order = "".join(order)
-        if order != GRU_GATES:
-            variants.append((step(order=order),
-                             f"The gates look swapped: you split the rows as {', '.join(order)}, "
-                             "but PyTorch stores them in the order r, z, n (reset gate, update "
-                             "gate, new/candidate state)."))
-    variants += [
-        (step(b_ih=zero), "A bias is missing: add bias_ih (nn.GRU adds bias_ih and bias_hh)."),
-        (step(b_hh=zero), "A bias is missing: add bias_hh (nn.GRU adds bias_ih and bias_hh)."),
-        (step(b_ih=zero, b_hh=zero), "Both biases are missing: add bias_ih and bias_hh."),
+        *shared,
         (step(candidate=torch.sigmoid), "The new state n uses tanh, not sigmoid."),
         (step(keep_old=False), "The z * h term is missing: h_new = (1 - z) * n + z * h."),
     ]
-    return variants
 
 
 @keeps_random_state
