@@ -3,6 +3,8 @@ answers and reject the usual wrong ones.
 
 Each broken implementation below is a mistake students make; the test asserts that the checker
 raises ``AssertionError`` AND that its message names the mistake (the hint the student reads).
+The device tests run the checkers with ``device="meta"``: the student's code must receive its
+tensors (and model) there, so an answer that uses the notebook's ``device`` works on a GPU.
 """
 
 from __future__ import annotations
@@ -20,9 +22,6 @@ from course_utils.checks import (
 )
 from course_utils.text import PAD_INDEX
 
-
-
-
 SEEDS = [0, 1, 7]
 
 
@@ -39,8 +38,12 @@ def final_state_view(h_n):  # another right answer
     return torch.cat([top[0], top[1]], dim=1)
 
 
+def final_state_transpose(h_n):  # a third: the top two states, review-major, then flattened
+    return h_n[-2:].transpose(0, 1).reshape(h_n.size(1), -1)
+
+
 @pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize("fn", [final_state, final_state_view])
+@pytest.mark.parametrize("fn", [final_state, final_state_view, final_state_transpose])
 def test_final_state_accepts_right_answers(fn, seed, capsys):
     check_bidirectional_final_state(fn, seed=seed)
     assert "✅" in capsys.readouterr().out
@@ -81,8 +84,13 @@ def max_pool_in_place(output, lengths):
     return output.amax(1)
 
 
+def max_pool_where(output, lengths):  # a third: torch.where, the mask built on the output's device
+    mask = torch.arange(output.size(1), device=output.device) < lengths.to(output.device).unsqueeze(1)
+    return torch.where(mask.unsqueeze(2), output, torch.tensor(float("-inf"), device=output.device)).amax(1)
+
+
 @pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize("fn", [max_pool, max_pool_loop, masked_max])
+@pytest.mark.parametrize("fn", [max_pool, max_pool_loop, masked_max, max_pool_where])
 def test_masked_max_accepts_right_answers(fn, seed, capsys):
     check_masked_max(fn, seed=seed)
     assert "✅" in capsys.readouterr().out
@@ -144,9 +152,22 @@ class WrongLayers(nn.Module):
         return self.head(torch.cat([output.amax(1), output.mean(1)], 1)).squeeze(1)
 
 
+def pool_loop(output, lengths):  # one review at a time
+    rows = [torch.cat([output[i, :n].amax(0), output[i, :n].mean(0)]) for i, n in enumerate(lengths.tolist())]
+    return torch.stack(rows)
+
+
+def pool_where(output, lengths):  # masks built on the output's device
+    mask = (torch.arange(output.size(1), device=output.device) < lengths.to(output.device).unsqueeze(1)).unsqueeze(2)
+    maximum = output.masked_fill(~mask, float("-inf")).amax(1)
+    mean = (output * mask).sum(1) / lengths.to(output.device).unsqueeze(1)
+    return torch.cat([maximum, mean], dim=1)
+
+
 @pytest.mark.parametrize("seed", SEEDS)
-def test_bigru_classifier_accepts_the_right_answer(seed, capsys):
-    check_bigru_classifier(make_classifier(), seed=seed)
+@pytest.mark.parametrize("pool", [None, pool_loop, pool_where])
+def test_bigru_classifier_accepts_right_answers(pool, seed, capsys):
+    check_bigru_classifier(make_classifier(pool=pool), seed=seed)
     assert "✅" in capsys.readouterr().out
 
 
@@ -165,3 +186,46 @@ def test_bigru_classifier_accepts_the_right_answer(seed, capsys):
 )
 def test_bigru_classifier_rejects_mistakes(cls, fragments):
     rejects(check_bigru_classifier, cls, *fragments)
+
+
+# ----------------------------------------------------------------------------------------------
+# Devices: the student's code gets its tensors (and model) on the requested device
+# ----------------------------------------------------------------------------------------------
+def spy(seen):
+    def record(*args):
+        seen.extend(arg.device.type for arg in args if isinstance(arg, torch.Tensor))
+        raise RuntimeError("spy")
+    return record
+
+
+@pytest.mark.parametrize("checker, expected", [
+    (check_bidirectional_final_state, ["meta"]),
+    (check_masked_max, ["meta", "cpu"]),  # output on the device, lengths on the CPU
+])
+def test_checkers_follow_the_requested_device(checker, expected):
+    seen = []
+    with pytest.raises(AssertionError, match="spy"):
+        checker(spy(seen), device="meta")
+    assert seen == expected
+
+
+def test_classifier_checker_moves_the_model_and_ids_to_the_device():
+    seen = []
+    rejects(lambda cls: check_bigru_classifier(cls, device="meta"),
+            make_classifier(pool=lambda o, n: spy(seen)(o, n)), "spy")
+    assert seen == ["meta", "cpu"]  # the GRU's output on the device, lengths on the CPU
+
+
+def test_checkers_name_a_result_left_on_the_cpu():
+    rejects(lambda fn: check_masked_max(fn, device="meta"),
+            lambda output, lengths: torch.zeros(output.size(0), output.size(2)), "is on the cpu device")
+
+
+def test_checkers_leave_the_global_random_state_alone():
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    check_bidirectional_final_state(final_state)
+    check_masked_max(max_pool)
+    check_bigru_classifier(make_classifier())
+    assert torch.equal(torch.rand(3), expected)

@@ -15,9 +15,9 @@ from .lesson01 import (check_hidden_state_gradients, check_rnn_forward,  # noqa:
 from .lesson02 import (check_count_lstm_parameters, check_gru_cell, check_lstm_cell,  # noqa: F401
                        check_memory_span, check_set_forget_bias)
 from .lesson03 import check_build_vocab, check_encode, check_tokenize_review  # noqa: F401
-from .lesson04 import (check_collate, check_collate_truncate, check_last_real_output,  # noqa: F401
-                       check_masked_mean, check_reverse_within_length)
+from .lesson04 import (check_bucket_sampler, check_collate, check_last_real_output,  # noqa: F401
+                       check_pack_by_hand, check_packed_final_states, check_reverse_within_length)
 from .lesson05 import check_bidirectional_final_state, check_bigru_classifier, check_masked_max  # noqa: F401
-from .lesson06 import (check_accuracy, check_confusion_matrix, check_predict_sentiment,  # noqa: F401
-                       check_train_step)
+from .lesson06 import (check_accuracy, check_confusion_matrix, check_fit_best,  # noqa: F401
+                       check_predict_sentiment, check_train_step)
 from .lesson07 import check_attention_context, check_decoder_step, check_masked_attention_weights  # noqa: F401

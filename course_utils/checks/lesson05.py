@@ -5,13 +5,15 @@ Each checker builds small random inputs, runs the student's code and compares it
 PyTorch's own packed ``nn.LSTM`` / ``nn.GRU``, or the course's ``course_utils.models``. When the
 answer is wrong it also runs the *mistakes students often make* (the first layer's states instead
 of the top layer's, an unmasked max, ...) and names the one that matches. Every checker takes a
-``seed``; hidden tests call it with other seeds.
+``seed`` (hidden tests call it with other seeds) and a ``device`` (``None``: the notebooks' default,
+see ``_common``): the student's code runs on ``device``, lengths stay on the CPU, and the results are
+compared on the CPU.
 """
 
 from __future__ import annotations
 
 import random
-from typing import Callable
+from typing import Callable, Union
 
 import torch
 from torch import nn
@@ -20,15 +22,17 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from ..batching import masked_max, masked_mean, padding_mask
 from ..models import ModelConfig, SentimentClassifier
 from ..text import PAD_INDEX
-from ._common import assert_tensor, call_student, first_matching_mistake, is_close, random_lengths, success
+from ._common import (call_student, first_matching_mistake, is_close, random_lengths,
+                      resolve_device, result_on, seeded, success)
 
 Tensor = torch.Tensor
+Device = Union[torch.device, str, None]
 
 
 # ----------------------------------------------------------------------------------------------
 # Lesson 5, exercise 1: the final state of a bidirectional layer
 # ----------------------------------------------------------------------------------------------
-def check_bidirectional_final_state(final_state: Callable, seed: int = 0) -> None:
+def check_bidirectional_final_state(final_state: Callable, seed: int = 0, device: Device = None) -> None:
     """Check ``final_state(h_n) -> (batch, 2 * hidden)``: the top layer's last forward state
     (``h_n[-2]``) and last backward state (``h_n[-1]``), concatenated in that order.
 
@@ -36,20 +40,21 @@ def check_bidirectional_final_state(final_state: Callable, seed: int = 0) -> Non
     whose output gives the forward state at each review's last token and the backward state at
     its first token.
     """
+    device = resolve_device(device)
     rng = random.Random(seed)
-    torch.manual_seed(seed)
     for num_layers, cell in ((1, nn.LSTM), (2, nn.GRU), (3, nn.LSTM)):
         batch, hidden, features, longest = rng.randint(3, 6), rng.randint(2, 5), rng.randint(2, 4), rng.randint(4, 8)
-        layer = cell(features, hidden, num_layers=num_layers, bidirectional=True, batch_first=True)
         lengths = random_lengths(rng, batch, longest)
-        x = torch.randn(batch, longest, features)
+        with seeded(seed * 10 + num_layers):
+            layer = cell(features, hidden, num_layers=num_layers, bidirectional=True, batch_first=True)
+            x = torch.randn(batch, longest, features)
         packed, h_n = layer(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
         h_n = (h_n[0] if isinstance(h_n, tuple) else h_n).detach()
         output, _ = pad_packed_sequence(packed, batch_first=True)
         rows = torch.arange(batch)
         expected = torch.cat([output[rows, lengths - 1, :hidden], output[:, 0, hidden:]], dim=1).detach()
-        got = call_student(final_state, h_n.clone(), name="final_state")
-        assert_tensor(got, "final_state(h_n)")
+        got = call_student(final_state, h_n.to(device), name="final_state")
+        got = result_on(got, device, "final_state(h_n)")
         where = f"(a {num_layers}-layer bidirectional {cell.__name__}, h_n of shape {tuple(h_n.shape)})"
         if tuple(got.shape) != tuple(expected.shape):
             hints = {
@@ -99,23 +104,25 @@ def _padded_output(rng: random.Random, garbage: float) -> tuple[Tensor, Tensor]:
     return torch.where(mask, output, junk.expand_as(output)), lengths
 
 
-def check_masked_max(max_pool: Callable, seed: int = 0, trials: int = 4) -> None:
+def check_masked_max(max_pool: Callable, seed: int = 0, trials: int = 4, device: Device = None) -> None:
     """Check ``max_pool(output, lengths) -> (batch, features)``: for each review and feature, the
     largest value over the review's REAL steps (``0 .. lengths[i] - 1``); the padded steps may hold
     anything, even values larger than every real one."""
+    device = resolve_device(device)
     rng = random.Random(seed)
     for trial in range(trials):
         garbage = (5.0, 0.0, 100.0, -3.0)[trial % 4]
-        output, lengths = _padded_output(rng, garbage)
+        with seeded(seed * 10 + trial):
+            output, lengths = _padded_output(rng, garbage)
         batch, longest, features = output.shape
         expected = masked_max(output, lengths)
-        original = output.clone()
-        got = call_student(max_pool, output, lengths, name="max_pool")
+        given = output.to(device, copy=True)
+        got = call_student(max_pool, given, lengths, name="max_pool")
         if isinstance(got, tuple) and len(got) == 2 and isinstance(got[0], Tensor):
             raise AssertionError("max_pool returned a (values, indices) pair: torch.max(x, dim) and x.max(dim) return "
                                  "both; take .values (or use x.amax(dim)).")
-        assert_tensor(got, "max_pool(output, lengths)")
-        if not torch.equal(output, original):
+        got = result_on(got, device, "max_pool(output, lengths)")
+        if not torch.equal(given.cpu(), output):
             raise AssertionError("max_pool changed `output` in place (e.g. with masked_fill_ or an indexed "
                                  "assignment): work on a copy, or use the out-of-place masked_fill.")
         if tuple(got.shape) != (batch, features):
@@ -147,34 +154,37 @@ def check_masked_max(max_pool: Callable, seed: int = 0, trials: int = 4) -> None
 # ----------------------------------------------------------------------------------------------
 # Lesson 5, exercise 3: the forward pass of a BiGRU classifier with max+mean pooling
 # ----------------------------------------------------------------------------------------------
-def check_bigru_classifier(model_class: Callable, seed: int = 0) -> None:
+def check_bigru_classifier(model_class: Callable, seed: int = 0, device: Device = None) -> None:
     """Check a ``model_class(vocab_size, embedding_dim, hidden_size)`` whose ``forward(ids, lengths)``
     returns one logit per review: embedding -> bidirectional GRU -> [max, mean] over the real steps
     -> linear head. The oracle is ``course_utils.models.SentimentClassifier`` with the same weights.
     """
+    device = resolve_device(device)
     rng = random.Random(seed)
     for trial in range(3):
         vocab_size, embedding_dim, hidden = rng.randint(12, 30), rng.randint(3, 6), rng.randint(2, 5)
-        torch.manual_seed(seed * 10 + trial)
-        model = call_student(model_class, vocab_size, embedding_dim, hidden, name="BiGRUClassifier(...)")
+        with seeded(seed * 10 + trial):
+            model = call_student(model_class, vocab_size, embedding_dim, hidden, name="BiGRUClassifier(...)")
         config = ModelConfig(vocab_size=vocab_size, embedding_dim=embedding_dim, hidden_size=hidden, cell="gru",
                              bidirectional=True, pooling="max+mean")
-        reference = SentimentClassifier(config)
+        with seeded(0):  # its initial weights are replaced by the student's below
+            reference = SentimentClassifier(config)
         try:
             reference.load_state_dict(model.state_dict())
         except (RuntimeError, AttributeError) as exc:
             raise AssertionError("The model's layers are not those of the exercise (self.embedding, self.rnn, "
                                  f"self.head with the given sizes): keep the __init__ as given. ({exc})"[:400]) from None
-        model.eval()
+        model.to(device).eval()
         reference.eval()
         batch, longest = rng.randint(3, 6), rng.randint(4, 9)
         lengths = random_lengths(rng, batch, longest)
-        ids = torch.randint(2, vocab_size, (batch, longest))
+        with seeded(seed * 10 + trial):
+            ids = torch.randint(2, vocab_size, (batch, longest))
         ids = ids.masked_fill(~padding_mask(lengths, longest), PAD_INDEX)
         with torch.no_grad():
             expected = reference(ids, lengths)
-            got = call_student(model, ids, lengths, name="forward")
-        assert_tensor(got, "forward(ids, lengths)")
+            got = call_student(model, ids.to(device), lengths, name="forward")
+        got = result_on(got, device, "forward(ids, lengths)")
         if tuple(got.shape) != (batch,):
             hint = ("Squeeze the last dimension: the head gives (batch, 1), the loss wants (batch,)."
                     if tuple(got.shape) == (batch, 1) else "Return one logit per review.")
@@ -182,8 +192,8 @@ def check_bigru_classifier(model_class: Callable, seed: int = 0) -> None:
         if is_close(got, expected):
             extra = torch.cat([ids, torch.zeros(batch, 3, dtype=torch.long)], dim=1)
             with torch.no_grad():
-                again = call_student(model, extra, lengths, name="forward")
-            if not is_close(again, expected):
+                again = call_student(model, extra.to(device), lengths, name="forward")
+            if not is_close(result_on(again, device, "forward(ids, lengths)"), expected):
                 raise AssertionError("Adding padding at the end of the batch changed the logits: pool over the "
                                      "real steps only (pass `lengths` to the recurrent layer and to the pooling).")
             continue
