@@ -47,7 +47,7 @@ Tensor = torch.Tensor
 Device = Union[torch.device, str, None]
 
 # ----------------------------------------------------------------------------------------------
-# Lesson 3, exercise 4, and lesson 4, exercise 1: collate functions
+# Lesson 4, exercise 1: a collate function
 # ----------------------------------------------------------------------------------------------
 def _random_batch(rng: random.Random, size: int, max_len: int = 9, min_len: int = 1) -> list[tuple[list[int], int]]:
     batch = [([rng.randint(2, 50) for _ in range(rng.randint(min_len, max_len))], rng.randint(0, 1))
@@ -70,7 +70,7 @@ def _left_pad(sequences: list[Tensor], pad: int) -> Tensor:
 
 
 def _compare_collate(name: str, got: Any, expected: tuple[Tensor, Tensor, Tensor],
-                     sequences: list[Tensor], lengths_hint: str = "") -> None:
+                     sequences: list[Tensor]) -> None:
     ids, labels, lengths = _as_triple(got, name)
     want_ids, want_labels, want_lengths = expected
     if ids.dtype != torch.long:
@@ -107,22 +107,23 @@ def _compare_collate(name: str, got: Any, expected: tuple[Tensor, Tensor, Tensor
         elif lengths.numel() == want_lengths.numel() and torch.equal(lengths, want_lengths - 1):
             hint = "The lengths are one too small: a review of n tokens has length n."
         else:
-            hint = lengths_hint or "lengths[i] is the number of real tokens of review i."
+            hint = "lengths[i] is the number of real tokens of review i."
         raise AssertionError(f"lengths is {lengths.tolist()}, expected {want_lengths.tolist()}. {hint}")
 
 
-def check_collate(collate: Callable, seed: int = 0) -> None:
+def check_collate(collate: Callable, seed: int = 0, device: Device = None) -> None:
     """Check ``collate(batch) -> (ids, labels, lengths)`` for a list of ``(token_ids, label)``.
 
     ids: (batch, longest) int64, right-padded with 0; labels: float32; lengths: int64 on the CPU.
-    The oracle is ``course_utils.batching.collate_batch`` (``pad_sequence`` inside).
+    The oracle is ``course_utils.batching.collate_batch`` (``pad_sequence`` inside). ``device`` is
+    not used: a DataLoader's collate function builds CPU tensors (the training loop moves them).
     """
     rng = random.Random(seed)
     batches = [[([5, 6, 7], 1), ([8], 0)], [([3, 4], 0)]] + [_random_batch(rng, rng.randint(2, 6)) for _ in range(5)]
     for batch in batches:
-        copy = [(list(ids), label) for ids, label in batch]
-        got = call_student(collate, copy, name="collate")
-        if copy != batch:
+        given = [(list(ids), label) for ids, label in batch]
+        got = call_student(collate, given, name="collate")
+        if given != batch:
             raise AssertionError("collate changed the batch it was given: build new tensors instead.")
         sequences = [torch.tensor(ids) for ids, _ in batch]
         _compare_collate("collate", got, collate_batch(batch), sequences)
@@ -131,7 +132,7 @@ def check_collate(collate: Callable, seed: int = 0) -> None:
 
 
 # ----------------------------------------------------------------------------------------------
-# Lesson 4, exercises 1 and 2: packing by hand, and the final states of a packed run
+# Lesson 4, exercises 2 and 3: packing by hand, and the final states of a packed run
 # ----------------------------------------------------------------------------------------------
 @contextlib.contextmanager
 def _refusing_packing(name: str) -> Iterator[None]:
@@ -307,7 +308,7 @@ def check_packed_final_states(final_states: Callable, seed: int = 0, device: Dev
 
 
 # ----------------------------------------------------------------------------------------------
-# Lesson 4, exercise 3: a length-bucketing batch sampler
+# Lesson 4, exercise 4: a length-bucketing batch sampler
 # ----------------------------------------------------------------------------------------------
 def _sampler_lengths(seed: int, n: int) -> list[int]:
     """Review-like lengths: skewed, a few very long ones (as IMDb's)."""
@@ -414,7 +415,7 @@ def check_bucket_sampler(sampler_class: Callable, seed: int = 0, device: Device 
 
 
 # ----------------------------------------------------------------------------------------------
-# Lesson 4, exercises 4 and 5: gathering and reversing within each length
+# Lesson 4, exercises 5 and 6: gathering and reversing within each length
 # ----------------------------------------------------------------------------------------------
 def _padded_case(seed: int, features: Optional[int] = None) -> tuple[Tensor, Tensor]:
     """A (batch, time, features) tensor with GARBAGE (not zeros) at the padded steps, and lengths.
