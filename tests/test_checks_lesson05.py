@@ -28,38 +28,51 @@ SEEDS = [0, 1, 7]
 # ----------------------------------------------------------------------------------------------
 # final state of a bidirectional layer
 # ----------------------------------------------------------------------------------------------
-def final_state(h_n):
-    return torch.cat([h_n[-2], h_n[-1]], dim=1)
+def final_state(output, lengths):
+    hidden = output.size(2) // 2
+    rows = torch.arange(output.size(0), device=output.device)
+    forward = output[rows, lengths.to(output.device) - 1, :hidden]
+    return torch.cat([forward, output[:, 0, hidden:]], dim=1)
 
 
-def final_state_view(h_n):  # another right answer
-    layers_directions, batch, hidden = h_n.shape
-    top = h_n.view(layers_directions // 2, 2, batch, hidden)[-1]
-    return torch.cat([top[0], top[1]], dim=1)
+def final_state_gather(output, lengths):  # another right answer: gather, like last_real_output
+    hidden = output.size(2) // 2
+    index = (lengths.to(output.device) - 1).view(-1, 1, 1).expand(-1, 1, output.size(2))
+    return torch.cat([output.gather(1, index).squeeze(1)[:, :hidden], output[:, 0, hidden:]], dim=1)
 
 
-def final_state_transpose(h_n):  # a third: the top two states, review-major, then flattened
-    return h_n[-2:].transpose(0, 1).reshape(h_n.size(1), -1)
+def final_state_loop(output, lengths):  # a third: one review at a time
+    hidden = output.size(2) // 2
+    return torch.stack([torch.cat([output[i, n - 1, :hidden], output[i, 0, hidden:]])
+                        for i, n in enumerate(lengths.tolist())])
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize("fn", [final_state, final_state_view, final_state_transpose])
+@pytest.mark.parametrize("fn", [final_state, final_state_gather, final_state_loop])
 def test_final_state_accepts_right_answers(fn, seed, capsys):
     check_bidirectional_final_state(fn, seed=seed)
     assert "✅" in capsys.readouterr().out
+
+
+def halves(output, lengths, forward_at, backward_at):
+    hidden, rows = output.size(2) // 2, torch.arange(output.size(0))
+    steps = {"last": lengths - 1, "first": torch.zeros_like(lengths), "end": torch.full_like(lengths, -1)}
+    return torch.cat([output[rows, steps[forward_at], :hidden], output[rows, steps[backward_at], hidden:]], dim=1)
 
 
 @pytest.mark.parametrize(
     "fn, fragments",
     [
         (not_implemented, ["not implemented"]),
-        (lambda h_n: h_n[-1], ["one direction only"]),
-        (lambda h_n: torch.cat([h_n[-1], h_n[-2]], dim=1), ["swapped"]),
-        (lambda h_n: torch.cat([h_n[0], h_n[1]], dim=1), ["FIRST layer"]),
-        (lambda h_n: torch.cat([h_n[-2], h_n[-1]], dim=0), ["dim 0", "dim=1"]),
-        (lambda h_n: torch.stack([h_n[-2], h_n[-1]]), ["don't stack"]),
-        (lambda h_n: h_n[-2:].reshape(h_n.size(1), -1), ["reshape/view mixes"]),
-        (lambda h_n: h_n[-2] + h_n[-1], ["one direction only"]),  # same shape as one direction
+        (lambda output, lengths: output[:, -1], ["output[:, -1] is the last time step"]),
+        (lambda output, lengths: halves(output, lengths, "last", "last"), ["backward direction ENDS at step 0"]),
+        (lambda output, lengths: halves(output, lengths, "first", "first"), ["forward direction ends"]),
+        (lambda output, lengths: halves(output, lengths, "first", "last"), ["ends are swapped"]),
+        (lambda output, lengths: halves(output, lengths, "last", "first").roll(output.size(2) // 2, dims=1),
+         ["wrong order"]),
+        (lambda output, lengths: halves(output, lengths, "last", "first")[:, :output.size(2) // 2],
+         ["one direction only"]),
+        (lambda output, lengths: halves(output, lengths, "end", "first"), ["differs from h_n"]),
     ],
 )
 def test_final_state_rejects_mistakes(fn, fragments):
@@ -199,8 +212,8 @@ def spy(seen):
 
 
 @pytest.mark.parametrize("checker, expected", [
-    (check_bidirectional_final_state, ["meta"]),
-    (check_masked_max, ["meta", "cpu"]),  # output on the device, lengths on the CPU
+    (check_bidirectional_final_state, ["meta", "cpu"]),  # output on the device, lengths on the CPU
+    (check_masked_max, ["meta", "cpu"]),
 ])
 def test_checkers_follow_the_requested_device(checker, expected):
     seen = []

@@ -33,12 +33,14 @@ Device = Union[torch.device, str, None]
 # Lesson 5, exercise 1: the final state of a bidirectional layer
 # ----------------------------------------------------------------------------------------------
 def check_bidirectional_final_state(final_state: Callable, seed: int = 0, device: Device = None) -> None:
-    """Check ``final_state(h_n) -> (batch, 2 * hidden)``: the top layer's last forward state
-    (``h_n[-2]``) and last backward state (``h_n[-1]``), concatenated in that order.
+    """Check ``final_state(output, lengths) -> (batch, 2 * hidden)``: from the top layer's padded
+    ``output`` of a bidirectional layer, each review's last forward state (at step lengths[i] - 1)
+    and last backward state (at step 0), concatenated in that order: what ``h_n[-2]`` and
+    ``h_n[-1]`` hold.
 
-    The oracle is PyTorch: a packed, bidirectional ``nn.LSTM`` / ``nn.GRU`` with 1 to 3 layers,
-    whose output gives the forward state at each review's last token and the backward state at
-    its first token.
+    The oracle is PyTorch: ``h_n`` of a packed, bidirectional ``nn.LSTM`` / ``nn.GRU`` with 1 to 3
+    layers. The padded steps of ``output`` hold garbage, and the batch is padded one step beyond
+    its longest review.
     """
     device = resolve_device(device)
     rng = random.Random(seed)
@@ -48,45 +50,41 @@ def check_bidirectional_final_state(final_state: Callable, seed: int = 0, device
         with seeded(seed * 10 + num_layers):
             layer = cell(features, hidden, num_layers=num_layers, bidirectional=True, batch_first=True)
             x = torch.randn(batch, longest, features)
-        packed, h_n = layer(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
-        h_n = (h_n[0] if isinstance(h_n, tuple) else h_n).detach()
-        output, _ = pad_packed_sequence(packed, batch_first=True)
-        rows = torch.arange(batch)
-        expected = torch.cat([output[rows, lengths - 1, :hidden], output[:, 0, hidden:]], dim=1).detach()
-        got = call_student(final_state, h_n.to(device), name="final_state")
-        got = result_on(got, device, "final_state(h_n)")
-        where = f"(a {num_layers}-layer bidirectional {cell.__name__}, h_n of shape {tuple(h_n.shape)})"
+        with torch.no_grad():
+            packed, h_n = layer(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
+            output, _ = pad_packed_sequence(packed, batch_first=True, total_length=longest + 1)
+        h_n = h_n[0] if isinstance(h_n, tuple) else h_n
+        output = output.masked_fill(~padding_mask(lengths, longest + 1).unsqueeze(2), 7.0)  # garbage
+        expected = torch.cat([h_n[-2], h_n[-1]], dim=1)
+        got = call_student(final_state, output.to(device), lengths.clone(), name="final_state")
+        got = result_on(got, device, "final_state(output, lengths)")
+        where = f"(a {num_layers}-layer bidirectional {cell.__name__}, lengths {lengths.tolist()}, hidden {hidden})"
         if tuple(got.shape) != tuple(expected.shape):
-            hints = {
-                (batch, hidden): "That is one direction only: concatenate the forward AND the backward state.",
-                (2 * batch, hidden): "You concatenated along dim 0 (the batch): use dim=1, the features.",
-                (2, batch, hidden): "Concatenate the two states into one vector per review (torch.cat(..., dim=1)), "
-                                    "don't stack them.",
-            }
-            hint = hints.get(tuple(got.shape), "")
-            raise AssertionError(f"final_state(h_n) has shape {tuple(got.shape)}, expected {tuple(expected.shape)} "
-                                 f"{where}. {hint}".strip())
+            hint = ("That is one direction only: concatenate the forward AND the backward half."
+                    if tuple(got.shape) == (batch, hidden) else "One row per review, 2 * hidden numbers.")
+            raise AssertionError(f"final_state(output, lengths) has shape {tuple(got.shape)}, expected "
+                                 f"{tuple(expected.shape)} {where}. {hint}")
         if is_close(got, expected):
             continue
+        rows, H = torch.arange(batch), hidden
+        last, first = output[rows, lengths - 1], output[:, 0]
         variants = [
-            (lambda: torch.cat([h_n[-1], h_n[-2]], dim=1),
-             "The two halves are swapped: the forward state h_n[-2] comes first, then the backward state h_n[-1]."),
-            (lambda: torch.cat([h_n[0], h_n[1]], dim=1),
-             "Those are the FIRST layer's states: h_n lists layer 0 first, so the top layer is at the end: "
-             "h_n[-2] (forward) and h_n[-1] (backward)."),
-            (lambda: torch.cat([h_n[1], h_n[0]], dim=1),
-             "Those are the first layer's states, swapped: use h_n[-2] (forward) then h_n[-1] (backward)."),
-            (lambda: h_n[-2:].reshape(batch, 2 * hidden),
-             "reshape/view mixes numbers of different reviews: h_n[-2:] is (2, batch, hidden), so "
-             "reshaping it to (batch, 2 * hidden) does not put each review's two states side by side. "
-             "Use torch.cat([h_n[-2], h_n[-1]], dim=1)."),
+            (lambda: output[:, -1], "output[:, -1] is the last time step: padding for every review here, and even "
+                                    "without padding the backward half there has read a single word."),
+            (lambda: last, "Both halves are read at step lengths[i] - 1: right for the forward half, but the "
+                           "backward direction ENDS at step 0 (it reads the review from the end)."),
+            (lambda: first, "Both halves are read at step 0: right for the backward half, but the forward "
+                            "direction ends at the last real token, step lengths[i] - 1."),
+            (lambda: torch.cat([first[:, :H], last[:, H:]], dim=1),
+             "The ends are swapped: the forward half ends at step lengths[i] - 1, the backward half at step 0."),
+            (lambda: torch.cat([first[:, H:], last[:, :H]], dim=1),
+             "The halves are in the wrong order: the forward state first, then the backward one."),
         ]
         hint = first_matching_mistake(got, variants) or (
-            "Each review's final state is cat(h_n[-2], h_n[-1]): the forward state at its last real token "
-            "and the backward state at its first token.")
-        raise AssertionError(f"final_state(h_n) returned wrong values {where}. {hint}")
-    success("final_state picks the top layer's forward and backward states, as PyTorch's packed LSTM/GRU "
-            "(1, 2 and 3 layers).")
+            "Row i is cat(output[i, lengths[i] - 1, :hidden], output[i, 0, hidden:]).")
+        raise AssertionError(f"final_state(output, lengths) differs from h_n of PyTorch's packed layer {where}. {hint}")
+    success("final_state reads each review's forward state at its last token and its backward state at step 0, "
+            "as h_n of PyTorch's packed LSTM/GRU (1, 2 and 3 layers).")
 
 
 # ----------------------------------------------------------------------------------------------
