@@ -240,14 +240,15 @@ def whole_number(got: Any, what: str) -> int:
     return int(value.item())
 
 
-def tolerances(got: Tensor, expected: Tensor) -> tuple[float, float]:
+def tolerances(got: Any, expected: Tensor) -> tuple[float, float]:
     """``(rtol, atol)`` for comparing ``got`` with ``expected``: relative, float32-aware.
 
-    ``rtol`` is set by the less precise of the two dtypes (1e-4 for float32, 1e-9 when both are
-    float64); ``atol`` is ``rtol`` times the largest value of ``expected``, so that entries that
-    should be 0 may carry the round-off of the others, whatever the scale of the numbers.
+    ``rtol`` is set by the less precise of the two (1e-4 for float32, 1e-9 only when both are
+    float64 tensors: a Python float may hold a float32 result, e.g. ``x.mean().item()``);
+    ``atol`` is ``rtol`` times the largest value of ``expected``, so that entries that should be
+    0 may carry the round-off of the others, whatever the scale of the numbers.
     """
-    precise = got.dtype == expected.dtype == torch.float64
+    precise = isinstance(got, torch.Tensor) and got.dtype == expected.dtype == torch.float64
     rtol = RTOL[torch.float64] if precise else RTOL_DEFAULT
     scale = expected.detach().abs().max().item() if expected.numel() else 0.0
     return rtol, rtol * (scale if scale > 0 else 1e-6)
@@ -256,6 +257,7 @@ def tolerances(got: Tensor, expected: Tensor) -> tuple[float, float]:
 def _compare(got: Any, expected: Any, rtol: float | None, atol: float | None) -> Optional[float]:
     """The largest difference between ``got`` and ``expected`` when they differ, else ``None``;
     ``math.inf`` when ``got`` is not a tensor (or number) of ``expected``'s shape."""
+    given = got  # as the student returned it: its own precision sets the tolerance
     got, expected = as_scalar_tensor(got), as_scalar_tensor(expected)
     if got is None or expected is None or tuple(got.shape) != tuple(expected.shape):
         return math.inf
@@ -263,8 +265,8 @@ def _compare(got: Any, expected: Any, rtol: float | None, atol: float | None) ->
     if not expected.is_floating_point():
         expected = expected.double()
     try:
+        default_rtol, default_atol = tolerances(given, expected)
         got = got.detach().to(expected.device, torch.promote_types(got.dtype, expected.dtype))
-        default_rtol, default_atol = tolerances(got, expected)
         rtol, atol = default_rtol if rtol is None else rtol, default_atol if atol is None else atol
         if torch.allclose(got, expected.to(got.dtype), rtol=rtol, atol=atol):
             return None
