@@ -34,12 +34,14 @@ c.LimitOutput.max_traceback = 50
 # The checkers turn this NotImplementedError into "... is not implemented yet".
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 
-# Every grading kernel starts by capping each cell's printed output (see
-# course_utils.instructor.limit_output): a print in an infinite loop would otherwise flood the
-# grader's memory before the time limit stops it.
+# Every grading kernel starts with course_utils.grading.kernel.prepare, before the first cell:
+# - it caps each cell's printed output: a print in an infinite loop would otherwise flood the
+#   grader's memory before the time limit stops it;
+# - it notes the clean state of torch and of the course's files, and after every cell writes to
+#   stderr (0 points for a test cell) what an answer cell replaced, e.g. torch.allclose.
 c.Execute.extra_arguments = [
     "--IPKernelApp.exec_lines="
-    "from course_utils.instructor import limit_output as _limit; _limit(100_000); del _limit",
+    "from course_utils.grading.kernel import prepare as _prepare; _prepare(100_000); del _prepare",
 ]
 # If output still arrives late after a cell finished, keep grading the notebook (nbgrader's
 # default would fail the whole notebook); errors are still recorded from the kernel's reply.

@@ -9,7 +9,9 @@ notebooks are covered as they appear:
   student's notebooks), the untouched student versions zero, and a submission with one wrong
   exercise (the last one; in the first notebook an infinite loop) loses exactly its points.
 
-The notebooks are released once and graded twice (one nbgrader process per student).
+The notebooks are released once and graded twice (one nbgrader process per student), against a
+copy of this checkout's course_utils (grading restores files a submission changed, and must not
+touch the checkout). Attacks on the grader are in test_grading_security.py.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import nbformat
 import pytest
 
 from course_utils import instructor
+from course_utils.grading import layout
 
 EXERCISES = sorted(instructor.DEFAULT_EXERCISES_DIR.glob(instructor.EXERCISE_GLOB))
 NAMES = [path.stem for path in EXERCISES]
@@ -148,6 +151,16 @@ def cell_seconds(path: Path) -> dict[str, float]:
 
 
 @pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    """A copy of what grading reads from the repository (course_utils, nbgrader_config.py)."""
+    folder = tmp_path_factory.mktemp("repo")
+    shutil.copytree(layout.REPO_ROOT / "course_utils", folder / "course_utils",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copyfile(layout.CONFIG_FILE, folder / layout.CONFIG_NAME)
+    return folder
+
+
+@pytest.fixture(scope="module")
 def course(tmp_path_factory):
     if not EXERCISES:
         pytest.skip("no exercise notebooks yet")
@@ -157,20 +170,20 @@ def course(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def instructor_run(course, tmp_path_factory):
+def instructor_run(course, repo, tmp_path_factory):
     """Autograde the instructor versions as one student's submission, timed."""
     subs = tmp_path_factory.mktemp("instructor_subs")
     (subs / "instructor").mkdir()
     for path in EXERCISES:
         shutil.copyfile(path, subs / "instructor" / path.name)
     started = time.perf_counter()
-    rows = instructor.grade(subs, course)
+    rows = instructor.grade(subs, course, repo=repo)
     seconds = time.perf_counter() - started
     return {row.notebook: row for row in rows}, seconds
 
 
 @pytest.fixture(scope="module")
-def student_runs(course, instructor_run, tmp_path_factory):
+def student_runs(course, repo, instructor_run, tmp_path_factory):
     """Autograde the untouched student versions and the one-wrong-exercise submissions.
 
     The per-cell time limit is three times the slowest cell of the instructor run (10 to 60 s),
@@ -189,7 +202,7 @@ def student_runs(course, instructor_run, tmp_path_factory):
         nbformat.write(cheat(nbformat.read(released, as_version=4)), subs / "cheater" / path.name)
         wrong = one_wrong(nbformat.read(path, as_version=4), loop=index == 0)
         nbformat.write(wrong, subs / "one_wrong" / path.name)
-    rows = instructor.grade(subs, course, timeout=timeout)
+    rows = instructor.grade(subs, course, timeout=timeout, repo=repo)
     return {(row.student, row.notebook): row for row in rows}, timeout
 
 
@@ -232,6 +245,7 @@ def test_instructor_version_gets_full_points(instructor_run, name):
     row = rows[name]
     assert row.status == "graded", row.reason
     assert row.score == row.max_score > 0, row.reason
+    assert not row.flags, [str(flag) for flag in row.flags]
 
 
 def test_autograding_one_students_notebooks_takes_under_two_minutes(course, instructor_run):

@@ -1,4 +1,5 @@
-"""Tests of course_utils.instructor (release and grade with nbgrader) on a small fixture course.
+"""Tests of course_utils.instructor / course_utils.grading (release and grade with nbgrader) on a
+small fixture course.
 
 The fixture exercise notebook has three exercises (2, 3 and 5 points), each a solution cell and
 a locked test cell with hidden tests, like the course's exercise notebooks but without torch so
@@ -20,8 +21,11 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from course_utils import instructor
+from course_utils.grading import kernel, layout, results, submissions
+from course_utils.grading.layout import CONFIG_NAME
 
 TIMEOUT = 5  # seconds per cell in these tests: the fixture's cells take milliseconds
+STUDENT_LIMIT = 40  # seconds per nbgrader run in the hung-grader test (nbgrader and a kernel start in it)
 POINTS = {"add_test": 2, "square_test": 3, "grid_test": 5}
 FULL = sum(POINTS.values())
 
@@ -90,6 +94,19 @@ def save(folder: Path, relative: str, notebook) -> None:
         path.write_text(notebook)
     else:
         nbformat.write(notebook, path)
+
+
+def course_clone(folder: Path) -> Path:
+    """A copy of what grading reads from the repository (course_utils, nbgrader_config.py).
+
+    Grading restores the repository's files that a submission changed; the tests grade against
+    this copy, so that they never write into the checkout (where others may be editing).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(layout.REPO_ROOT / "course_utils", folder / "course_utils",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copyfile(layout.CONFIG_FILE, folder / CONFIG_NAME)
+    return folder
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -164,7 +181,8 @@ def graded(released, tmp_path_factory):
         bare_cell.metadata = {}
     save(subs, "e_reader/02_exercises.ipynb", bare)
 
-    code = instructor.main(["grade", str(subs), "--course-dir", str(course),
+    repo = course_clone(tmp_path_factory.mktemp("repo"))
+    code = instructor.main(["grade", str(subs), "--course-dir", str(course), "--repo", str(repo),
                             "--exercises", str(exercises), "--timeout", str(TIMEOUT)])
     assert code == 0
     rows = {(r["student"], r["notebook"]): r for r in read_csv(course / instructor.GRADEBOOK_CSV)}
@@ -337,10 +355,11 @@ def test_a_hung_grader_is_killed_and_the_rest_still_graded(released, tmp_path):
                         "    while True:\n        pass\n"))
     save(subs, "h_hard/02_exercises.ipynb", variant(
         exercise_notebook(), square_solution="import os\ndef square(x):\n    os._exit(1)\n"))
-    rows = instructor.grade(subs, course, timeout=2, student_timeout=6)
+    rows = instructor.grade(subs, course, timeout=2, student_timeout=STUDENT_LIMIT,
+                            repo=course_clone(tmp_path / "repo"))
     first, second = rows
     assert (first.status, first.score) == ("error", 0)
-    assert first.reason.startswith("grading stopped after 6 s")
+    assert first.reason.startswith(f"grading stopped after {STUDENT_LIMIT} s")
     assert (second.status, second.score) == ("error", 0)
     assert second.reason.startswith("nbgrader could not grade it: DeadKernelError")
 
@@ -360,7 +379,7 @@ def test_config_sets_nbgraders_own_timeout():
     ("bob [2]", "bob_2"), ("12345", "12345"), ("x@uni.edu", "x@uni.edu"), ("__", ""),
 ])
 def test_student_id(raw, expected):
-    assert instructor.student_id(raw) == expected
+    assert submissions.student_id(raw) == expected
 
 
 @pytest.mark.parametrize("stem, expected", [
@@ -369,7 +388,7 @@ def test_student_id(raw, expected):
     ("101_exercises", None), ("notes", None),
 ])
 def test_match_notebook(stem, expected):
-    assert instructor._match_notebook(stem, ["01_exercises", "02_exercises"]) == expected
+    assert submissions.match_notebook(stem, ["01_exercises", "02_exercises"]) == expected
 
 
 def test_find_submissions_layouts(tmp_path):
@@ -395,9 +414,9 @@ def test_read_problem(tmp_path):
     nbformat.write(exercise_notebook(), good)
     broken.write_text('{"cells": [')
     empty.write_text("")
-    assert instructor.read_problem(good) == ""
-    assert instructor.read_problem(broken).startswith("not a valid notebook file (broken JSON")
-    assert instructor.read_problem(empty).startswith("not a valid notebook file")
+    assert submissions.read_problem(good) == ""
+    assert submissions.read_problem(broken).startswith("not a valid notebook file (broken JSON")
+    assert submissions.read_problem(empty).startswith("not a valid notebook file")
 
 
 def _error(ename, evalue=""):
@@ -418,7 +437,7 @@ def test_cell_reasons(tmp_path):
                    "\x1b[0;32m----> 2\x1b[0m \x1b[38;5;28;01massert\x1b[39;00m x \x1b[38;5;241m==\x1b[39m 2\n"])]
     path = tmp_path / "graded.ipynb"
     nbformat.write(notebook, path)
-    reasons = instructor.cell_reasons(path, timeout=7)
+    reasons = results.cell_reasons(path, timeout=7)
     assert reasons == {
         "setup": "AssertionError in `assert x == 2`",
         "add_test": "NameError: name 'add' is not defined (an earlier cell failed: add_solution: "
@@ -432,12 +451,12 @@ def test_repair_submission_puts_locked_cells_back_in_place(released):
     _, _, handout = released
     student = nbformat.read(handout / "01_exercises.ipynb", as_version=4)
     cut = variant(student, drop=("intro", "square_solution", "square_test"))
-    notes = instructor.repair_submission(cut, student)
+    notes = submissions.repair_submission(cut, student)
     assert [c.metadata["nbgrader"]["grade_id"] for c in cut.cells] == [
         "intro", "setup", "add_solution", "add_test", "square_test", "grid_solution", "grid_test"]
     assert notes == ["put back deleted cells intro, square_test", "deleted answer cells square_solution"]
     assert len({c.id for c in cut.cells}) == len(cut.cells)
-    assert instructor.repair_submission(cut, student) == ["deleted answer cells square_solution"]
+    assert submissions.repair_submission(cut, student) == ["deleted answer cells square_solution"]
 
 
 def test_log_reason_finds_the_exception():
@@ -451,14 +470,14 @@ def test_log_reason_finds_the_exception():
         "    The message was: Timeout waiting for IOPub output.\n"
         "[AutogradeApp | WARNING] Removing failed assignment: /c/autograded/bob/01_exercises\n"
     )
-    assert instructor._log_reason(log, "bob", "01_exercises") == (
+    assert results.log_reason(log, "bob", "01_exercises") == (
         "CellTimeoutError: A cell timed out while it was being executed.")
-    assert instructor._log_reason(log, "bob", "02_exercises") == "nbgrader did not produce a graded notebook"
+    assert results.log_reason(log, "bob", "02_exercises") == "nbgrader did not produce a graded notebook"
 
 
 def test_capped_stream():
     target = io.StringIO()
-    stream = instructor._CappedStream(target, limit=10)
+    stream = kernel._CappedStream(target, limit=10)
     for _ in range(5):
         assert stream.write("abcd") == 4
     assert target.getvalue() == "abcdabcdab\n... [output cut by the grader after 10 characters]\n"
