@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import csv
 import hashlib
+import os
 import shutil
 import site
 import subprocess
@@ -365,3 +366,17 @@ def test_scan_leaves_ordinary_answers_alone():
             return torch.stack(outputs, dim=1), h
     """)
     assert flags.scan_source(source) == []
+
+
+def test_kill_leftovers_finds_a_detached_process_by_its_marker():
+    token = "test-marker-0123456789"
+    env = {**os.environ, "COURSE_UTILS_GRADING_RUN": token}
+    daemon = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], env=env,
+                              start_new_session=True)
+    try:
+        if not Path("/proc").is_dir():
+            pytest.skip("needs /proc (Linux)")
+        assert isolation.kill_leftovers(token) == 1
+        assert daemon.wait(timeout=10) != 0
+    finally:
+        daemon.kill()
