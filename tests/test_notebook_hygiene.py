@@ -29,10 +29,7 @@ def _id(path: Path) -> str:
 
 # Notebooks known to fail a check until they are re-executed and committed (strict: once fixed,
 # the test fails until the entry is removed, so the list cannot go stale).
-PENDING: dict[str, str] = {
-    "06_imdb_training.ipynb": "lesson 6's stored version predates issue 13 (time asserts, progress bars, widget "
-                              "state); its re-executed version replaces it",
-}
+PENDING: dict[str, str] = {}
 
 
 def _notebooks():
