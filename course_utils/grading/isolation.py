@@ -7,8 +7,8 @@ grader therefore
    that student in a temporary folder outside the course folder and outside every student's
    folder, first on the kernels' ``PYTHONPATH`` (:class:`Sandbox`); the kernels' IPython and
    Jupyter settings folders are fresh and empty, user site-packages are off
-   (``PYTHONNOUSERSITE``), and compiled ``.pyc`` files go to the sandbox
-   (``PYTHONPYCACHEPREFIX``), so nothing one student leaves behind is on the next one's path;
+   (``PYTHONNOUSERSITE``), and kernels write no ``.pyc`` files (``PYTHONDONTWRITEBYTECODE``),
+   so nothing one student leaves behind is on the next one's path;
 2. after each student, compares the course's files with a snapshot taken right before that
    student's code ran (:class:`GuardedFiles`): the repository's ``course_utils/**`` and
    ``nbgrader_config.py``, the instructor versions of the exercises, the course folder's settings, ``source/`` and
@@ -263,7 +263,10 @@ class Sandbox:
         inherited = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
         env["PYTHONPATH"] = os.pathsep.join([str(self.python_path)] + inherited)
         env["PYTHONNOUSERSITE"] = "1"
-        env["PYTHONPYCACHEPREFIX"] = str(self.root / "pycache")
+        # no .pyc written by a kernel (a forged one next to the course's code would be loaded by
+        # the next kernel); PYTHONPYCACHEPREFIX would also ignore the installed packages' .pyc
+        # files and compile torch anew for every student (a minute)
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
         env["IPYTHONDIR"] = str(self.root / "ipython")
         env["JUPYTER_CONFIG_DIR"] = str(self.root / "jupyter-config")
         env["JUPYTER_DATA_DIR"] = str(self.root / "jupyter-data")
@@ -293,7 +296,7 @@ def open_sandbox(repo: Path, course_dir: Path, guard_kernels: bool = True) -> Sa
     root = Path(tempfile.mkdtemp(prefix="course-grading-"))
     sandbox = Sandbox(root, secrets.token_hex(16), guard_kernels)
     shutil.copytree(repo / "course_utils", sandbox.python_path / "course_utils", ignore=_ignore_caches)
-    for folder in ("run", "pycache", "ipython", "jupyter-config", "jupyter-data", "jupyter-runtime"):
+    for folder in ("run", "ipython", "jupyter-config", "jupyter-data", "jupyter-runtime"):
         (root / folder).mkdir(exist_ok=True)
     shutil.copyfile(course_dir / CONFIG_NAME, sandbox.workdir / CONFIG_NAME)
     sandbox.copy = snapshot([Watch(sandbox.python_path)])
