@@ -302,6 +302,30 @@ def test_fresh_checks_refuses_to_check_with_a_patched_torch(tmp_path):
     assert lines[2].startswith("torch.Tensor.__sub__ was replaced by an answer cell")
 
 
+def test_fresh_checks_accepts_copies_pickles_and_saves_of_tensors_and_models(tmp_path):
+    """Honest answers copy models (``copy.deepcopy(model)``), save and pickle tensors: Python caches
+    ``__slotnames__`` on the classes then, which is no tampering."""
+    script = textwrap.dedent("""
+        import copy, io, pickle
+        import torch
+        from torch import nn
+        from course_utils.checks import _guard, fresh_checks
+        model = nn.LSTM(2, 3)
+        copy.deepcopy(model)
+        copy.copy(torch.ones(2))
+        pickle.dumps(torch.ones(2))
+        torch.save(model.state_dict(), io.BytesIO())
+        copy.deepcopy(nn.Parameter(torch.ones(2)))
+        assert "__slotnames__" in vars(torch.Tensor)  # what the guard must not mistake for an attack
+        fresh_checks(6)
+        print(_guard.tampering())
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
 def test_restore_undoes_changes_additions_deletions_and_links(tmp_path):
     folder = tmp_path / "code"
     (folder / "pkg").mkdir(parents=True)

@@ -62,7 +62,9 @@ _WATCHED_BUILTINS = ("abs", "all", "any", "bool", "callable", "dict", "enumerate
                      "type", "zip", "exec", "compile", "__import__")
 
 
-_PLAIN_CLASS_ATTRIBUTES = ("__doc__", "__dict__", "__weakref__", "__annotations__")
+# Attributes that are no code, or that Python itself caches on a class: ``copy.copy``, pickling
+# and ``torch.save`` of a tensor or a module store ``__slotnames__`` (copyreg's list of slots).
+_PLAIN_CLASS_ATTRIBUTES = ("__doc__", "__dict__", "__weakref__", "__annotations__", "__slotnames__")
 
 
 def _public(namespace: dict) -> dict[str, Any]:
