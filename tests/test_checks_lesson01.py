@@ -266,9 +266,32 @@ def test_stacked_rnn_forward_points_at_an_unfinished_rnn_forward():
             "not implemented yet", "your rnn_forward of exercise 1")
 
 
-def test_stacked_rnn_forward_accepts_the_right_answer(capsys):
-    check_stacked_rnn_forward(stacked_rnn_forward)
-    check_stacked_rnn_forward(stacked_rnn_forward, seed=2)
+def stacked_preallocated(x, h0, layers):
+    """Written differently: h_n filled into a preallocated tensor, layers unpacked by name."""
+    h_n = torch.empty_like(h0)
+    output = x
+    for k, (weight_ih, weight_hh, bias_ih, bias_hh) in enumerate(layers):
+        output, h_n[k] = rnn_forward(output, h0[k], weight_ih, weight_hh, bias_ih, bias_hh)
+    return output, h_n
+
+
+def stacked_step_major(x, h0, layers):
+    """Written differently: time outermost, every layer advanced one step at a time (no rnn_forward)."""
+    hidden = list(h0.unbind(0))
+    outputs = []
+    for t in range(x.shape[1]):
+        inputs = x[:, t]
+        for k, (weight_ih, weight_hh, bias_ih, bias_hh) in enumerate(layers):
+            hidden[k] = torch.tanh(inputs @ weight_ih.T + bias_ih + hidden[k] @ weight_hh.T + bias_hh)
+            inputs = hidden[k]
+        outputs.append(inputs)
+    return torch.stack(outputs, dim=1), torch.stack(hidden)
+
+
+@pytest.mark.parametrize("answer", [stacked_rnn_forward, stacked_preallocated, stacked_step_major])
+def test_stacked_rnn_forward_accepts_the_right_answer(answer, capsys):
+    check_stacked_rnn_forward(answer)
+    check_stacked_rnn_forward(answer, seed=2)
     assert "stacked_rnn_forward matches" in capsys.readouterr().out
 
 
