@@ -358,8 +358,15 @@ def test_a_hung_grader_is_killed_and_the_rest_still_graded(released, tmp_path):
     rows = instructor.grade(subs, course, timeout=2, student_timeout=STUDENT_LIMIT,
                             repo=course_clone(tmp_path / "repo"))
     first, second = rows
-    assert (first.status, first.score) == ("error", 0)
-    assert first.reason.startswith(f"grading stopped after {STUDENT_LIMIT} s")
+    # The kernel that ignores interrupts earns nothing for the hung exercise or after it. Either
+    # nbgrader's own cell timeout gets past it (and the signal trick is flagged for the
+    # instructor), or the per-student limit stops the whole run.
+    assert first.score <= POINTS["add_test"]
+    assert first.status in ("flagged", "error"), first
+    if first.status == "error":
+        assert first.reason.startswith(f"grading stopped after {STUDENT_LIMIT} s")
+    else:
+        assert "signal" in first.reason, first.reason
     assert (second.status, second.score) == ("error", 0)
     assert second.reason.startswith("nbgrader could not grade it: DeadKernelError")
 
