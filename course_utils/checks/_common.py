@@ -32,7 +32,7 @@ import random
 import sysconfig
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence, Union
 from unittest import mock
 
 import torch
@@ -41,6 +41,8 @@ from torch.autograd.variable import Variable
 from torch.overrides import TorchFunctionMode
 
 Tensor = torch.Tensor
+#: Where a checker builds its inputs: a device, its name, or None for the default device.
+Device = Union[torch.device, str, None]
 
 # Relative tolerance of every comparison: round-off of the less precise dtype, not a different formula.
 RTOL = {torch.float64: 1e-9}

@@ -22,7 +22,6 @@ from torch import nn
 from ._common import (
     StudentCodeError,
     as_pair,
-    as_scalar_tensor,
     assert_shape,
     assert_tensor,
     call_student,

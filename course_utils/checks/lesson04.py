@@ -18,7 +18,7 @@ import contextlib
 import copy
 import math
 import random
-from typing import Any, Callable, Iterator, Optional, Union
+from typing import Any, Callable, Iterator, Optional
 from unittest import mock
 
 import numpy as np
@@ -29,6 +29,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 from ..batching import collate_batch, last_real_output, padding_mask, reverse_within_length
 from ..text import PAD_INDEX, UNK_INDEX
 from ._common import (
+    Device,
     StudentCodeError,
     assert_tensor,
     call_student,
@@ -44,7 +45,6 @@ from ._common import (
 )
 
 Tensor = torch.Tensor
-Device = Union[torch.device, str, None]
 
 # ----------------------------------------------------------------------------------------------
 # Lesson 4, exercise 1: a collate function

@@ -13,7 +13,7 @@ compared on the CPU.
 from __future__ import annotations
 
 import random
-from typing import Callable, Union
+from typing import Callable
 
 import torch
 from torch import nn
@@ -22,11 +22,10 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from ..batching import masked_max, masked_mean, padding_mask
 from ..models import ModelConfig, SentimentClassifier
 from ..text import PAD_INDEX
-from ._common import (call_student, first_matching_mistake, is_close, random_lengths,
+from ._common import (Device, call_student, first_matching_mistake, is_close, random_lengths,
                       resolve_device, result_on, seeded, success)
 
 Tensor = torch.Tensor
-Device = Union[torch.device, str, None]
 
 
 # ----------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import contextlib
 import copy
 import math
 import random
-from typing import Any, Callable, Iterator, Optional, Union
+from typing import Any, Callable, Iterator, Optional
 
 import torch
 from torch import nn
@@ -25,6 +25,7 @@ from ..batching import padding_mask
 from ..models import ModelConfig, SentimentClassifier
 from ..text import PAD_INDEX, Vocab, tokenize
 from ._common import (
+    Device,
     as_scalar_tensor,
     call_student,
     describe,
@@ -37,7 +38,6 @@ from ._common import (
 )
 
 Tensor = torch.Tensor
-Device = Union[torch.device, str, None]
 # A measured accuracy or loss may have been computed in float32 and then turned into a Python
 # float: compare with float32's round-off, relatively (the mistakes below differ by far more).
 RTOL = 1e-5
