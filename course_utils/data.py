@@ -7,6 +7,10 @@ split into 25,000 for training and 25,000 for testing. The archive unpacks to::
     aclImdb/train/neg/*.txt   12,500 negative training reviews
     aclImdb/test/pos/*.txt    12,500 positive test reviews
     aclImdb/test/neg/*.txt    12,500 negative test reviews
+    aclImdb/train/unsup/*.txt 50,000 unlabeled reviews (for language models, lesson 8)
+
+A labeled review's file name carries its star rating: negative reviews have 1-4 stars, positive
+ones 7-10 (``load_imdb_ratings``); unlabeled reviews carry ``_0``.
 
 Where the data comes from, in this order:
 
@@ -38,6 +42,9 @@ ARCHIVE_ENV = "IMDB_ARCHIVE"
 LABELED_FOLDERS = ("train/pos", "train/neg", "test/pos", "test/neg")
 REVIEWS_PER_FOLDER = 12_500
 SPLITS = ("train", "test")
+NEGATIVE_RATINGS = (1, 2, 3, 4)
+POSITIVE_RATINGS = (7, 8, 9, 10)
+RATINGS = NEGATIVE_RATINGS + POSITIVE_RATINGS  # the 8 star ratings a labeled review can have
 
 # A file written inside the extracted folder once it has been checked; its absence means "incomplete".
 _COMPLETE_MARKER = ".complete"
@@ -193,8 +200,36 @@ def imdb_dir(
 
 def _review_sort_key(path: Path) -> tuple[int, int]:
     """Sort review files by their numeric id, then rating (``123_8.txt`` -> (123, 8))."""
-    review_id, rating = path.stem.split("_")
-    return int(review_id), int(rating)
+    try:
+        review_id, rating = path.stem.split("_")
+        return int(review_id), int(rating)
+    except ValueError:
+        raise IMDBDataError(f"{path} is not named <id>_<rating>.txt as IMDb's reviews are.") from None
+
+
+def rating_of(path: Path) -> int:
+    """The star rating in a review's file name: ``aclImdb/train/pos/123_8.txt`` -> 8."""
+    return _review_sort_key(Path(path))[1]
+
+
+def _split_folder(split: str, data_dir: Optional[Path], folder: Optional[Path]) -> Path:
+    """``folder`` (checked) or the full data set's folder, for ``split``."""
+    if folder is None:
+        folder = imdb_dir(data_dir)
+    elif not (Path(folder) / split).is_dir():
+        raise IMDBDataError(f"{folder} has no {split}/ folder: it is not an aclImdb folder.")
+    return Path(folder)
+
+
+def _labeled_files(split: str, data_dir: Optional[Path], folder: Optional[Path]) -> list[tuple[Path, int]]:
+    """Every ``(file, label)`` of a split: negatives by file id, then positives by file id."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}.")
+    folder = _split_folder(split, data_dir, folder)
+    files: list[tuple[Path, int]] = []
+    for label, name in ((0, "neg"), (1, "pos")):
+        files.extend((path, label) for path in sorted((folder / split / name).glob("*.txt"), key=_review_sort_key))
+    return files
 
 
 def load_imdb(
@@ -206,18 +241,37 @@ def load_imdb(
     ``folder`` reads an ``aclImdb``-shaped folder of any size instead (tests use tiny ones);
     by default the full data set is found, extracted or downloaded by ``imdb_dir``.
     """
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}.")
-    if folder is None:
-        folder = imdb_dir(data_dir)
-    elif not (Path(folder) / split).is_dir():
-        raise IMDBDataError(f"{folder} has no {split}/ folder: it is not an aclImdb folder.")
-    folder = Path(folder)
-    reviews: list[Review] = []
-    for label, name in ((0, "neg"), (1, "pos")):
-        files = sorted((folder / split / name).glob("*.txt"), key=_review_sort_key)
-        reviews.extend((path.read_text(encoding="utf-8"), label) for path in files)
+    return [(path.read_text(encoding="utf-8"), label) for path, label in _labeled_files(split, data_dir, folder)]
+
+
+def load_imdb_ratings(
+    split: str, data_dir: Optional[Path] = None, folder: Optional[Path] = None
+) -> list[tuple[str, int]]:
+    """Load one split as ``(text, stars)`` pairs, stars in 1-4 (negative) or 7-10 (positive).
+
+    Same reviews in the same order as ``load_imdb``, so ``train_valid_split`` with the same seed
+    picks the same validation reviews.
+    """
+    reviews = []
+    for path, label in _labeled_files(split, data_dir, folder):
+        stars = rating_of(path)
+        if stars not in (NEGATIVE_RATINGS if label == 0 else POSITIVE_RATINGS):
+            raise IMDBDataError(f"{path} has {stars} stars, which a {'negative' if label == 0 else 'positive'} "
+                                "review cannot have: the folder is not the IMDb data set.")
+        reviews.append((path.read_text(encoding="utf-8"), stars))
     return reviews
+
+
+def load_unlabeled(data_dir: Optional[Path] = None, folder: Optional[Path] = None) -> list[str]:
+    """The unlabeled training reviews (``train/unsup``, 50,000 in the full data set), by file id.
+
+    They carry no label (rating ``_0``), only text: what a language model learns from (lesson 8).
+    """
+    folder = _split_folder("train", data_dir, folder)
+    unsup = folder / "train" / "unsup"
+    if not unsup.is_dir():
+        raise IMDBDataError(f"{folder} has no train/unsup/ folder of unlabeled reviews.")
+    return [path.read_text(encoding="utf-8") for path in sorted(unsup.glob("*.txt"), key=_review_sort_key)]
 
 
 def train_valid_split(

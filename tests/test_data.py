@@ -21,6 +21,9 @@ from course_utils.data import (
     IMDBDataError,
     imdb_dir,
     load_imdb,
+    load_imdb_ratings,
+    load_unlabeled,
+    rating_of,
     train_valid_split,
 )
 
@@ -225,6 +228,51 @@ def test_train_valid_split_is_deterministic_and_disjoint():
     assert [text for text, _ in valid[:3]] == ["review 6", "review 21", "review 25"]
     with pytest.raises(ValueError):
         train_valid_split(reviews, n_valid=0)
+
+
+def write_review(folder: Path, name: str, text: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(text, encoding="utf-8")
+
+
+def test_ratings_come_from_the_file_names_in_load_imdb_order(tmp_path):
+    for split in ("train", "test"):
+        write_review(tmp_path / split / "neg", "10_1.txt", "awful")
+        write_review(tmp_path / split / "neg", "2_4.txt", "meh")
+        write_review(tmp_path / split / "pos", "7_10.txt", "superb")
+        write_review(tmp_path / split / "pos", "3_7.txt", "fine")
+    ratings = load_imdb_ratings("train", folder=tmp_path)
+    assert ratings == [("meh", 4), ("awful", 1), ("fine", 7), ("superb", 10)]  # negatives, then positives, by id
+    assert [text for text, _ in ratings] == [text for text, _ in load_imdb("train", folder=tmp_path)]
+    assert rating_of(Path("aclImdb/train/pos/123_8.txt")) == 8
+    assert data.RATINGS == (1, 2, 3, 4, 7, 8, 9, 10)
+
+
+def test_a_rating_that_contradicts_its_folder_is_refused(tmp_path):
+    write_review(tmp_path / "train" / "neg", "1_9.txt", "a negative review with 9 stars?")
+    with pytest.raises(IMDBDataError, match="9 stars"):
+        load_imdb_ratings("train", folder=tmp_path)
+    write_review(tmp_path / "test" / "pos", "review.txt", "no rating in the name")
+    with pytest.raises(IMDBDataError, match="not named <id>_<rating>.txt"):
+        load_imdb_ratings("test", folder=tmp_path)
+
+
+def test_unlabeled_reviews_are_read_by_id_and_a_missing_folder_is_named(tmp_path):
+    write_review(tmp_path / "train" / "pos", "1_8.txt", "labeled")
+    with pytest.raises(IMDBDataError, match="no train/unsup/ folder"):
+        load_unlabeled(folder=tmp_path)
+    write_review(tmp_path / "train" / "unsup", "10_0.txt", "ten")
+    write_review(tmp_path / "train" / "unsup", "9_0.txt", "nine")
+    assert load_unlabeled(folder=tmp_path) == ["nine", "ten"]
+
+
+@pytest.mark.skipif(not os.environ.get(data.ARCHIVE_ENV), reason="IMDB_ARCHIVE is not set")
+def test_real_archive_ratings_and_unlabeled_reviews():
+    ratings = load_imdb_ratings("train")
+    assert [stars >= 7 for _, stars in ratings] == [label == 1 for _, label in load_imdb("train")]
+    assert {stars for _, stars in ratings} == set(data.RATINGS)
+    unlabeled = load_unlabeled()
+    assert len(unlabeled) == 50_000 and all(unlabeled[:100])
 
 
 @pytest.mark.skipif(not os.environ.get(data.ARCHIVE_ENV), reason="IMDB_ARCHIVE is not set")
