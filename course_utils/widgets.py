@@ -1,8 +1,9 @@
-"""Interactive controls of lesson 6: type a review, see the model's opinion as you type.
+"""Interactive controls: lesson 6's text box (the model's opinion as you type) and lesson 8's
+writing box (a language model continues your prompt).
 
-The logic is the plain function ``describe_prediction`` (tests call it directly); the widget is a
-thin wrapper made of ``Textarea`` + ``HTML``, which behave the same on ipywidgets 7.7 (Colab)
-and 8.
+The logic is in plain functions, ``describe_prediction`` and ``describe_generation`` (tests call
+them directly); each widget is a thin wrapper made of ``Textarea``/``Text``, sliders and ``HTML``,
+which behave the same on ipywidgets 7.7 (Colab) and 8.
 """
 
 from __future__ import annotations
@@ -48,3 +49,44 @@ def sentiment_box(predict: Callable[[str], float], value: str = "This movie was 
 
     box.observe(update, names="value")
     return widgets.VBox([box, result])
+
+
+def describe_generation(prompt: str, write: Callable[..., str], temperature: float = 1.0, top_k: int = 0,
+                        seed: int = 0) -> str:
+    """HTML showing ``prompt`` (plain) followed by ``write(prompt, temperature=..., top_k=..., seed=...)`` (bold).
+
+    ``top_k=0`` means "no top-k cut" (``top_k=None`` is passed on). A ``ValueError`` or
+    ``TypeError`` from ``write`` (an empty prompt, no known word) becomes the message shown.
+    """
+    try:
+        continuation = write(prompt, temperature=temperature, top_k=top_k or None, seed=seed)
+    except (ValueError, TypeError) as exc:
+        return f"<i>{html.escape(str(exc))}</i>"
+    return f"{html.escape(prompt.strip())} <b>{html.escape(continuation)}</b>"
+
+
+def writing_box(write: Callable[..., str], value: str = "This movie was"):
+    """A prompt box, a temperature slider, a top-k slider and a seed, and the text written; returns the widget.
+
+    ``write(prompt, temperature=..., top_k=..., seed=...)`` returns the continuation, e.g.
+    ``functools.partial(course_utils.lm.generate, model, vocab, words=30)``. The text is
+    rewritten when a control changes (the prompt when Enter is pressed or the box loses focus).
+    """
+    import ipywidgets as widgets  # imported here: importing course_utils never needs a front-end
+
+    prompt = widgets.Text(value=value, description="Prompt:", continuous_update=False,
+                          layout=widgets.Layout(width="95%"))
+    temperature = widgets.FloatSlider(value=1.0, min=0.1, max=2.0, step=0.1, description="temperature",
+                                      continuous_update=False)
+    top_k = widgets.IntSlider(value=0, min=0, max=100, step=5, description="top-k (0: all)",
+                              continuous_update=False)
+    seed = widgets.IntText(value=0, description="seed")
+    result = widgets.HTML()
+
+    def update(change=None) -> None:
+        result.value = describe_generation(prompt.value, write, temperature.value, top_k.value, seed.value)
+
+    for control in (prompt, temperature, top_k, seed):
+        control.observe(update, names="value")
+    update()
+    return widgets.VBox([prompt, widgets.HBox([temperature, top_k, seed]), result])

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from course_utils.widgets import describe_prediction
+from course_utils.widgets import describe_generation, describe_prediction
 
 ROOT = Path(__file__).resolve().parents[1]
 IPYWIDGETS7 = ROOT / ".ipywidgets7"
@@ -33,7 +33,7 @@ WIDGET_SCRIPT = textwrap.dedent(
     import matplotlib.pyplot as plt
     import ipywidgets
     from course_utils.gradients import gradient_explorer
-    from course_utils.widgets import sentiment_box
+    from course_utils.widgets import sentiment_box, writing_box
 
     expected = sys.argv[1]
     assert ipywidgets.__version__.startswith(expected), (ipywidgets.__version__, expected)
@@ -48,6 +48,20 @@ WIDGET_SCRIPT = textwrap.dedent(
     text.value = ""  # a ValueError from the model becomes a message, not a traceback
     box = sentiment_box(lambda text: (_ for _ in ()).throw(ValueError("write a review first")))
     assert "write a review first" in box.children[1].value
+
+    # lesson 8: the writing box rewrites its text when a control changes
+    def write(prompt, temperature, top_k, seed):
+        if not prompt.strip():
+            raise ValueError("type a prompt first")
+        return f"t={temperature} k={top_k} s={seed}"
+    box = writing_box(write, value="This film")
+    prompt, (temperature, top_k, seed), result = box.children[0], box.children[1].children, box.children[2]
+    assert isinstance(prompt, ipywidgets.Text) and isinstance(temperature, ipywidgets.FloatSlider)
+    assert result.value == "This film <b>t=1.0 k=None s=0</b>", result.value
+    temperature.value, top_k.value, seed.value = 0.5, 10, 3
+    assert result.value == "This film <b>t=0.5 k=10 s=3</b>", result.value
+    prompt.value = "  "
+    assert "type a prompt first" in result.value
 
     # lesson 1: two sliders that redraw the gradient plot
     explorer = gradient_explorer(spectral_radius=0.9, seq_len=40)
@@ -105,3 +119,15 @@ def test_widgets_on_ipywidgets_7_7_1_as_on_colab():
             pytest.fail(message)
         pytest.skip(message)
     assert "widgets OK on ipywidgets 7.7.1" in _run_widgets("7.7.1", IPYWIDGETS7)
+
+
+def test_describe_generation_escapes_html_and_turns_errors_into_messages():
+    def write(prompt, temperature, top_k, seed):
+        if not prompt.strip():
+            raise ValueError("The prompt is empty: type a few words.")
+        return f"<script> at {temperature}, top-{top_k}, seed {seed}"
+
+    shown = describe_generation("A <b>bold</b> film", write, temperature=0.8, top_k=0, seed=2)
+    assert shown == "A &lt;b&gt;bold&lt;/b&gt; film <b>&lt;script&gt; at 0.8, top-None, seed 2</b>"
+    assert describe_generation("x", write, top_k=20).endswith("top-20, seed 0</b>")
+    assert describe_generation("   ", write) == "<i>The prompt is empty: type a few words.</i>"
