@@ -31,6 +31,8 @@ def collate_batch(
 
     ``ids`` is (batch, longest) and right-padded with ``pad_index``; ``labels`` is float (for
     ``BCEWithLogitsLoss``); ``lengths`` is int64 on the CPU, as ``pack_padded_sequence`` wants.
+    Class indices 0..C-1 of a many-class task (lesson 8) are exact as floats too:
+    ``training.classification_loss`` turns them back into the integers ``CrossEntropyLoss`` wants.
     """
     if len(batch) == 0:
         raise ValueError("collate_batch() got an empty batch.")

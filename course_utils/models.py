@@ -8,6 +8,7 @@ One configurable class covers every model of lessons 5 and 6::
       -> PaddedRNN        output (batch, time, directions * hidden), h_n (layers * directions, batch, hidden)
       -> pooling          (batch, features): the last state, the mean / max of the output over time, or several
       -> Dropout + head   (batch,) one logit; sigmoid(logit) is the probability of "positive"
+                          or (batch, C) with num_classes = C > 1: softmax(logits) is a distribution over C classes
 
 The recurrent layer is ``course_utils.batching.PaddedRNN``: it reads right-padded, length-bucketed
 batches and gives exactly the results of ``pack_padded_sequence``, much faster on a CPU.
@@ -73,6 +74,10 @@ class ModelConfig:
     tutorials do; ``None`` gives a single Linear layer. ``dropout`` is applied between stacked
     recurrent layers and before the head; ``embedding_dropout`` to the embedded tokens;
     ``word_dropout`` replaces that fraction of the words by ``<unk>`` while training.
+
+    ``num_classes`` is the number of outputs of the head. 1 (the default): one logit per review
+    for two classes, trained with ``BCEWithLogitsLoss`` (lessons 5-7). C > 1: C logits per review,
+    one per class, trained with ``CrossEntropyLoss`` (lesson 8: the 8 star ratings).
     """
 
     vocab_size: int
@@ -86,6 +91,7 @@ class ModelConfig:
     embedding_dropout: float = 0.0
     word_dropout: float = 0.0
     head_hidden: Optional[int] = None
+    num_classes: int = 1  # added in lesson 8; checkpoints saved without it load as 1
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
@@ -94,6 +100,8 @@ class ModelConfig:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}.")
         if self.vocab_size < 2 or self.embedding_dim < 1 or self.hidden_size < 1 or self.num_layers < 1:
             raise ValueError("vocab_size must be at least 2 and every size at least 1.")
+        if self.num_classes < 1:
+            raise ValueError(f"num_classes must be at least 1 (1 = one logit for two classes), got {self.num_classes}.")
         for name in ("dropout", "embedding_dropout", "word_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}.")
@@ -107,6 +115,8 @@ class SentimentClassifier(nn.Module):
 
     ``forward(ids, lengths)`` takes right-padded ids (batch, time) and the true lengths (batch,)
     and returns logits (batch,). ``torch.sigmoid(logits)`` is the probability of "positive".
+    With ``num_classes=C`` > 1 it returns logits (batch, C) instead, and
+    ``torch.softmax(logits, dim=1)`` gives each review's probability of each class.
     """
 
     def __init__(self, config: ModelConfig):
@@ -122,9 +132,10 @@ class SentimentClassifier(nn.Module):
         self.attention = AttentionPooling(features) if c.pooling == "attention-pool" else None
         self.dropout = nn.Dropout(c.dropout)
         if c.head_hidden is None:
-            self.head = nn.Linear(features, 1)
+            self.head = nn.Linear(features, c.num_classes)
         else:
-            self.head = nn.Sequential(nn.Linear(features, c.head_hidden), nn.ReLU(), nn.Linear(c.head_hidden, 1))
+            self.head = nn.Sequential(nn.Linear(features, c.head_hidden), nn.ReLU(),
+                                      nn.Linear(c.head_hidden, c.num_classes))
 
     def encode(self, ids: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Embedding + recurrent layer: (output, h_n) as ``PaddedRNN`` returns them."""
@@ -142,12 +153,18 @@ class SentimentClassifier(nn.Module):
         return pool(output, h_n, lengths, self.config.pooling, self.num_directions)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self.head(self.dropout(self.features(ids, lengths))).squeeze(1)
+        logits = self.head(self.dropout(self.features(ids, lengths)))  # (batch, num_classes)
+        return self._one_logit_as_vector(logits)
+
+    def _one_logit_as_vector(self, logits: torch.Tensor) -> torch.Tensor:
+        """(batch, 1) -> (batch,) for a two-class model, as ``BCEWithLogitsLoss`` wants; (batch, C) unchanged."""
+        return logits.squeeze(1) if self.config.num_classes == 1 else logits
 
     @torch.no_grad()
     def prefix_logits(self, ids: torch.Tensor) -> torch.Tensor:
         """The logit after each prefix of ONE review ``ids`` (time,): what the model would say
-        if the review stopped after word 1, 2, ..., n. Returns (time,). Call ``model.eval()`` first.
+        if the review stopped after word 1, 2, ..., n. Returns (time,), or (time, C) with
+        ``num_classes=C`` > 1. Call ``model.eval()`` first.
 
         A one-direction model reads left to right, so its output at step t *is* the state of the
         prefix ending at t: one pass gives every prefix (a running mean / max for those poolings).
@@ -168,7 +185,7 @@ class SentimentClassifier(nn.Module):
                 "max": output.cummax(0).values,
             }
             pooled = torch.cat([running[part] for part in self.config.pooling.split("+")], dim=1)
-            return self.head(pooled).squeeze(1)
+            return self._one_logit_as_vector(self.head(pooled))
         logits = []
         for start in range(1, n + 1, 64):  # 64 prefixes at a time keeps memory small
             lengths = torch.arange(start, min(start + 64, n + 1))

@@ -8,6 +8,14 @@ The loops are the ones every PyTorch project writes, kept short enough to read i
   the best *validation* accuracy and putting them back into the model at the end.
 
 Everything runs on the CPU, or on a GPU when there is one, with no edits (``get_device``).
+
+Two kinds of classifier go through the same loops; the shape of the logits tells which:
+
+* one logit per review, (batch,): two classes (negative / positive), ``BCEWithLogitsLoss`` on
+  labels 0.0 / 1.0, "positive" when the logit is above 0, probability ``sigmoid(logit)``;
+* C logits per review, (batch, C): C classes (lesson 8: 8 star ratings), ``CrossEntropyLoss`` on
+  class indices 0..C-1, the prediction is the class with the largest logit, probabilities
+  ``softmax(logits)``.
 """
 
 from __future__ import annotations
@@ -74,6 +82,36 @@ def _progress(iterable, desc: str, enabled: bool):
     return tqdm(iter(iterable), total=len(iterable), desc=desc, leave=False, mininterval=1.0)
 
 
+def classification_loss(logits: torch.Tensor, labels: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """The loss of a batch: ``BCEWithLogitsLoss`` for one logit per review, ``CrossEntropyLoss`` for C.
+
+    ``logits`` (batch,) with float labels 0.0 / 1.0, or ``logits`` (batch, C) with class indices
+    0..C-1 (``collate_batch`` gives float labels; they are turned into the integer indices that
+    ``CrossEntropyLoss`` wants). ``reduction="sum"`` adds the reviews' losses up instead of averaging.
+    """
+    if logits.dim() == 1:
+        return nn.BCEWithLogitsLoss(reduction=reduction)(logits, labels)
+    return nn.CrossEntropyLoss(reduction=reduction)(logits, labels.long())
+
+
+def count_correct(logits: torch.Tensor, labels: torch.Tensor) -> int:
+    """How many reviews of the batch are classified right.
+
+    One logit: "positive" when it is above 0 (sigmoid above 0.5). C logits: the class with the
+    largest logit (``argmax``).
+    """
+    if logits.dim() == 1:
+        return ((logits > 0).float() == labels).sum().item()
+    return (logits.argmax(dim=1) == labels.long()).sum().item()
+
+
+def probabilities_from_logits(logits: torch.Tensor) -> torch.Tensor:
+    """``sigmoid``: P(positive) (batch,) from one logit; ``softmax``: a distribution (batch, C) from C."""
+    if logits.dim() == 1:
+        return torch.sigmoid(logits)
+    return torch.softmax(logits, dim=1)
+
+
 def train_epoch(
     model: nn.Module,
     loader,
@@ -86,16 +124,16 @@ def train_epoch(
     """One pass over the training batches; returns (mean loss, accuracy) over its reviews.
 
     ``scheduler`` (if any) is stepped after every batch; ``clip`` caps the gradient norm, which
-    keeps one exploding gradient (lesson 1) from undoing the training so far.
+    keeps one exploding gradient (lesson 1) from undoing the training so far. The loss is
+    ``classification_loss``: binary cross-entropy for one logit, cross-entropy for C classes.
     """
     device = device or next(model.parameters()).device
-    loss_fn = nn.BCEWithLogitsLoss()
     model.train()
     total_loss, correct, count = 0.0, 0, 0
     for ids, labels, lengths in _progress(loader, "train", progress):
         ids, labels = ids.to(device), labels.to(device)
         logits = model(ids, lengths)
-        loss = loss_fn(logits, labels)
+        loss = classification_loss(logits, labels)
         optimizer.zero_grad()
         loss.backward()
         if clip is not None:
@@ -104,7 +142,7 @@ def train_epoch(
         if scheduler is not None:
             scheduler.step()
         total_loss += loss.item() * len(labels)
-        correct += ((logits > 0).float() == labels).sum().item()
+        correct += count_correct(logits, labels)
         count += len(labels)
     return total_loss / count, correct / count
 
@@ -115,14 +153,13 @@ def evaluate(
 ) -> tuple[float, float]:
     """Mean loss and accuracy on a data set, without training (dropout off, no gradients)."""
     device = device or next(model.parameters()).device
-    loss_fn = nn.BCEWithLogitsLoss(reduction="sum")
     model.eval()
     total_loss, correct, count = 0.0, 0, 0
     for ids, labels, lengths in _progress(loader, "evaluate", progress):
         ids, labels = ids.to(device), labels.to(device)
         logits = model(ids, lengths)
-        total_loss += loss_fn(logits, labels).item()
-        correct += ((logits > 0).float() == labels).sum().item()
+        total_loss += classification_loss(logits, labels, reduction="sum").item()
+        correct += count_correct(logits, labels)
         count += len(labels)
     return total_loss / count, correct / count
 
@@ -131,19 +168,34 @@ def evaluate(
 def predict_probabilities(
     model: nn.Module, examples: Sequence[Example], batch_size: int = 256, progress: bool = True
 ) -> torch.Tensor:
-    """P(positive) for every example, in the order of ``examples`` (batches are bucketed inside)."""
+    """The model's probabilities for every example, in the order of ``examples``.
+
+    A one-logit model gives P(positive), shape (N,); a C-class model gives each review's
+    distribution over the classes, shape (N, C), every row summing to 1. Batches are bucketed
+    by length inside, and each batch's results are written back at its examples' places.
+    """
     device = next(model.parameters()).device
     model.eval()
     sampler = BucketBatchSampler([len(ids) for ids, _ in examples], batch_size, shuffle=False)
-    probabilities = torch.empty(len(examples))
+    probabilities = None
     for indices in _progress(sampler, "predict", progress):
         ids, _, lengths = collate_batch([examples[i] for i in indices])
-        probabilities[indices] = torch.sigmoid(model(ids.to(device), lengths)).float().cpu()
-    return probabilities
+        batch = probabilities_from_logits(model(ids.to(device), lengths)).float().cpu()
+        if probabilities is None:  # the first batch tells the shape: (N,) or (N, C)
+            probabilities = torch.empty((len(examples), *batch.shape[1:]))
+        probabilities[indices] = batch
+    return probabilities if probabilities is not None else torch.empty(0)
 
 
 def accuracy_of(probabilities: torch.Tensor, labels: Sequence[float]) -> float:
-    """The share of right answers when P(positive) > 0.5 is read as "positive"."""
+    """The share of right answers when P(positive) > 0.5 is read as "positive".
+
+    For probabilities (N, C) of C classes, the predicted class is the most probable one
+    (``argmax``) and ``labels`` are class indices.
+    """
+    if probabilities.dim() == 2:
+        labels = torch.as_tensor(labels, dtype=torch.long)
+        return (probabilities.argmax(dim=1) == labels).float().mean().item()
     labels = torch.as_tensor(labels, dtype=torch.float)
     return ((probabilities > 0.5).float() == labels).float().mean().item()
 

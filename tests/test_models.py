@@ -159,3 +159,46 @@ def test_config_round_trip():
     config = ModelConfig(vocab_size=VOCAB, cell="gru", bidirectional=True, pooling="max")
     again = SentimentClassifier(ModelConfig(**config.to_dict()))
     assert again.config == config
+
+
+@pytest.mark.parametrize("pooling, bidirectional, head_hidden", [("last", False, None), ("last+max+mean", True, 4),
+                                                                 ("attention-pool", True, None)])
+def test_many_classes_give_one_logit_per_class(pooling, bidirectional, head_hidden):
+    torch.manual_seed(8)
+    model = build_model(VOCAB, embedding_dim=6, hidden_size=5, bidirectional=bidirectional, pooling=pooling,
+                        head_hidden=head_hidden, num_classes=8).eval()
+    ids, lengths = random_batch([7, 3, 5, 1])
+    logits = model(ids, lengths)
+    assert logits.shape == (4, 8)
+    alone = torch.cat([model(ids[i : i + 1, :n], lengths[i : i + 1]) for i, n in enumerate(lengths.tolist())])
+    assert torch.allclose(alone, logits, atol=1e-6)  # padding is still ignored, class by class
+    prefix = model.prefix_logits(ids[0, :7])
+    assert prefix.shape == (7, 8)
+    assert torch.allclose(prefix[-1], logits[0], atol=1e-5)
+
+
+def test_one_class_keeps_the_binary_model_unchanged():
+    """num_classes=1 (the default) is the model of lessons 5-7: same parameters, same random draws."""
+    torch.manual_seed(9)
+    default = build_model(VOCAB, embedding_dim=6, hidden_size=5)
+    torch.manual_seed(9)
+    explicit = build_model(VOCAB, embedding_dim=6, hidden_size=5, num_classes=1)
+    for a, b in zip(default.state_dict().values(), explicit.state_dict().values()):
+        assert torch.equal(a, b)
+    assert default.head.out_features == 1
+    many = build_model(VOCAB, embedding_dim=6, hidden_size=5, num_classes=8)
+    assert count_parameters(many) - count_parameters(default) == 7 * (5 + 1)  # 7 more rows of weights + bias
+
+
+def test_num_classes_below_one_is_refused():
+    with pytest.raises(ValueError, match="num_classes"):
+        ModelConfig(vocab_size=VOCAB, num_classes=0)
+
+
+def test_a_config_saved_before_num_classes_existed_loads():
+    old = ModelConfig(vocab_size=VOCAB, cell="gru").to_dict()
+    del old["num_classes"]  # what checkpoints of lessons 5-7 hold
+    model = SentimentClassifier(ModelConfig(**old))
+    assert model.config.num_classes == 1
+    ids, lengths = random_batch([4, 2])
+    assert model(ids, lengths).shape == (2,)

@@ -9,6 +9,9 @@ from course_utils import training
 from course_utils.models import build_model
 from course_utils.training import (
     History,
+    accuracy_of,
+    classification_loss,
+    count_correct,
     evaluate,
     fit,
     load_checkpoint,
@@ -252,3 +255,91 @@ def test_train_epoch_is_the_plain_loop_on_the_same_batches(progress):
     assert library == plain  # the progress bar must not start an extra pass (it would move the sampler on)
     for a, b in zip(plain_model.state_dict().values(), library_model.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def three_class_task(n, seed=0):
+    """Reviews of 3-15 tokens whose class (0, 1 or 2) is told by one keyword among them (5, 6 or 7)."""
+    rng = random.Random(seed)
+    keywords = [5, 6, 7]
+    examples = []
+    for i in range(n):
+        label = i % 3
+        ids = [rng.choice([t for t in range(2, VOCAB) if t not in keywords]) for _ in range(rng.randint(3, 15))]
+        ids[rng.randrange(len(ids))] = keywords[label]
+        examples.append((ids, label))
+    return examples
+
+
+def test_classification_loss_is_bce_for_one_logit_and_cross_entropy_for_many():
+    logits = torch.tensor([2.0, -1.0, 0.5])
+    labels = torch.tensor([1.0, 0.0, 0.0])
+    assert torch.equal(classification_loss(logits, labels), torch.nn.BCEWithLogitsLoss()(logits, labels))
+    many = torch.tensor([[2.0, 0.0, -1.0], [0.1, 0.2, 3.0]])
+    classes = torch.tensor([0.0, 1.0])  # collate_batch gives float labels
+    expected = -(torch.log_softmax(many, dim=1)[[0, 1], [0, 1]]).mean()  # -log p(true class), averaged
+    assert torch.allclose(classification_loss(many, classes), expected)
+    assert torch.allclose(classification_loss(many, classes, reduction="sum"), 2 * expected)
+    assert count_correct(logits, labels) == 2  # 2.0 -> 1 right, -1.0 -> 0 right, 0.5 -> 1 wrong
+    assert count_correct(many, classes) == 1  # argmax 0 right, argmax 2 wrong
+
+
+def test_many_classes_train_with_cross_entropy():
+    model = small_model(cell="gru", pooling="max", num_classes=3)
+    train = make_loader(three_class_task(600), batch_size=32, seed=0)
+    valid = make_loader(three_class_task(150, seed=1), batch_size=50, shuffle=False)
+    before_loss, before_acc = evaluate(model, valid, progress=False)
+    assert before_loss == pytest.approx(torch.log(torch.tensor(3.0)).item(), abs=0.1)  # about -log(1/3) untrained
+    # evaluate's loss is the cross-entropy of the whole set, computed here by hand
+    examples = three_class_task(150, seed=1)
+    model.eval()
+    by_hand = sum(
+        -torch.log_softmax(model(torch.tensor([ids]), torch.tensor([len(ids)]))[0], dim=0)[label].item()
+        for ids, label in examples
+    ) / len(examples)
+    assert before_loss == pytest.approx(by_hand, abs=1e-5)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-2)
+    for _ in range(2):
+        loss, acc = train_epoch(model, train, optimizer, clip=1.0, progress=False)
+    after_loss, after_acc = evaluate(model, valid, progress=False)
+    assert after_acc > 0.9 > before_acc + 0.3, (before_acc, after_acc)
+    assert after_loss < before_loss
+
+
+def test_predict_probabilities_of_many_classes_are_distributions_in_order():
+    model = small_model(num_classes=4).eval()
+    examples = three_class_task(30)
+    probabilities = predict_probabilities(model, examples, batch_size=7, progress=False)
+    assert probabilities.shape == (30, 4)
+    assert torch.allclose(probabilities.sum(dim=1), torch.ones(30), atol=1e-6)
+    one_by_one = torch.cat([
+        torch.softmax(model(torch.tensor([ids]), torch.tensor([len(ids)])), dim=1) for ids, _ in examples
+    ])
+    assert torch.allclose(probabilities, one_by_one, atol=1e-6)
+    labels = [label for _, label in examples]
+    assert accuracy_of(probabilities, labels) == pytest.approx(
+        sum(int(p.argmax()) == y for p, y in zip(one_by_one, labels)) / 30)
+
+
+def test_accuracy_of_many_classes_reads_the_argmax():
+    probabilities = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6], [0.4, 0.5, 0.1], [0.3, 0.3, 0.4]])
+    assert accuracy_of(probabilities, [0, 2, 0, 2]) == 0.75
+
+
+def test_a_checkpoint_saved_before_num_classes_existed_loads(tmp_path):
+    model = small_model().eval()
+    path = save_checkpoint(tmp_path / "old.pt", model, {"vocab": ["<pad>", "<unk>"]})
+    payload = torch.load(path, weights_only=True)
+    del payload["config"]["num_classes"]  # as lessons 5-7 saved them
+    torch.save(payload, path)
+    again, _ = load_checkpoint(path)
+    assert again.config.num_classes == 1
+    ids, labels, lengths = next(iter(make_loader(keyword_task(8), batch_size=8, shuffle=False)))
+    assert torch.equal(again(ids, lengths), model(ids, lengths))
+
+
+def test_a_many_class_checkpoint_round_trip(tmp_path):
+    model = small_model(num_classes=8).eval()
+    again, _ = load_checkpoint(save_checkpoint(tmp_path / "stars.pt", model))
+    assert again.config.num_classes == 8
+    ids, labels, lengths = next(iter(make_loader(keyword_task(8), batch_size=8, shuffle=False)))
+    assert torch.equal(again(ids, lengths), model(ids, lengths))
