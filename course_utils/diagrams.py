@@ -16,6 +16,8 @@ can be read next to the code:
 - :func:`draw_sentiment_model` -- lesson 5: the classifier from token ids to P(positive): the
   embedding, a bidirectional LSTM over the real steps, the final states ``h_n[-2]``, ``h_n[-1]``,
   max and mean pooling, the linear head.
+- :func:`draw_language_model` -- lesson 8: a language model reading a stream in chunks: at every
+  step the target is the next word; the state goes on to the next chunk, its graph is cut (detach).
 
 Nothing is drawn at import time.
 """
@@ -506,5 +508,50 @@ def draw_sentiment_model(tokens: Sequence[str] = ("a", "great", "film"), padded_
         ax.text(right + 2.4, y, text, ha="left", va="center", fontsize=9.5, color="dimgray")
     ax.set_title("Lesson 5's classifier: Embedding → BiLSTM → pooling → Linear "
                  '(pooling="last+max+mean")', fontsize=12)
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# lesson 8: a language model, trained chunk by chunk
+# ---------------------------------------------------------------------------------------------
+
+def draw_language_model(words: Sequence[str] = ("this", "film", "is", "a", "gem", "<eos>", "i"),
+                        chunk: int = 3) -> Figure:
+    """A language model reading ``words`` in chunks of ``chunk`` steps (truncated BPTT).
+
+    Bottom row: the inputs, ``words[:-1]``; top row: the targets, the same words shifted by one
+    (``words[1:]``): after reading word t the model is asked for word t + 1. The LSTM's state flows
+    from step to step and on into the next chunk (its *values* carry over), but at a chunk border
+    the graph is cut (``detach``): gradients flow back at most ``chunk`` steps.
+    """
+    steps = len(words) - 1
+    if steps < 2 or chunk < 1 or chunk >= steps:
+        raise ValueError(f"draw_language_model() needs at least 3 words and 1 <= chunk < {steps}, "
+                         f"got {len(words)} words and chunk={chunk}.")
+    gap = 1.6
+    fig, ax = _blank_axes((min(2.2 + 1.35 * steps, 13), 4.3), (-1.4, gap * steps + 0.2), (-0.6, 4.0))
+    _box(ax, -0.7, 1.8, "$h_0$")
+    for t in range(steps):
+        x = gap * (t + 0.5)
+        _box(ax, x, 0.2, words[t], width=1.2, fontsize=10)
+        _box(ax, x, 1.8, "LSTM", width=1.1, height=0.8, color=TANH_COLOR, fontsize=11)
+        _box(ax, x, 3.4, words[t + 1], width=1.2, fontsize=10, color="#c7e9c0")
+        _arrow(ax, (x, 0.5), (x, 1.4))
+        _arrow(ax, (x, 2.2), (x, 3.1))
+        start = -0.2 if t == 0 else x - gap + 0.55
+        border = t > 0 and t % chunk == 0
+        _arrow(ax, (start, 1.8), (x - 0.55, 1.8), color="firebrick" if border else "black")
+        if border:
+            xb = x - gap / 2
+            ax.plot([xb, xb], [-0.35, 3.8], color="firebrick", linestyle="--", linewidth=1.2)
+            ax.text(xb, 2.3, "detach", ha="center", va="bottom", fontsize=9, color="firebrick",
+                    bbox=dict(facecolor="white", edgecolor="none", pad=1))
+    ax.text(-1.35, 0.2, "input", ha="left", va="center", fontsize=10, style="italic")
+    ax.text(-1.35, 3.4, "target", ha="left", va="center", fontsize=10, style="italic")
+    ax.text(gap * steps / 2, -0.55,
+            f"chunks of {chunk} steps: the state's values go on, gradients stop at the dashed line",
+            ha="center", va="center", fontsize=10, style="italic")
+    ax.set_title("A language model: at every step, the target is the next word", fontsize=12)
     fig.tight_layout()
     return fig

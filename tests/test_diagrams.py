@@ -124,3 +124,18 @@ def test_bidirectional_shows_backward_direction_starting_on_padding():
 def test_bidirectional_rejects_a_review_without_padding():
     with pytest.raises(ValueError, match="length < padded_to"):
         diagrams.draw_bidirectional(length=5, padded_to=5)
+
+
+def test_language_model_targets_are_the_inputs_shifted_and_chunks_are_cut():
+    words = ("this", "film", "is", "a", "gem", "<eos>", "i")
+    fig = diagrams.draw_language_model(words, chunk=3)
+    texts = diagrams.figure_texts(fig)
+    assert texts.count("detach") == 1  # 6 steps in chunks of 3: one border
+    for word in words:
+        assert word in texts
+    assert texts.count("LSTM") == len(words) - 1
+    fig2 = diagrams.draw_language_model(words, chunk=2)
+    assert diagrams.figure_texts(fig2).count("detach") == 2
+    plt.close("all")
+    with pytest.raises(ValueError, match="chunk"):
+        diagrams.draw_language_model(words, chunk=6)
