@@ -12,12 +12,19 @@ Headless, for instructors (progress on stderr; ``--json`` prints one JSON object
     python -m course_utils.train --model lstm --epochs 2
     python -m course_utils.train --model best --refit   # the chosen recipe, once more, on all 25,000
     python -m course_utils.train --model lstm --imdb-folder tests/tiny_aclImdb --epochs 1  # a tiny copy
+    python -m course_utils.train --model stars --json   # lesson 8: the star rating, against two baselines
+    python -m course_utils.train --model nbsvm --json   # lesson 8: the NBSVM baseline (seconds, no network)
 
 Each named model is a ``Recipe``: the model's options and how to train it. The best checkpoint
 (by validation accuracy) is saved as ``data/checkpoints/<name>.pt`` with the vocabulary, so
 ``course_utils.predict.load_predictor`` can use it later. ``--refit`` trains on all 25,000
 training reviews without validation (``data/checkpoints/<name>-refit.pt``): the last step, once
 validation has chosen the recipe.
+
+Lesson 8's ``stars`` recipe predicts the star rating (1-4 or 7-10: 8 classes, ``CrossEntropyLoss``)
+from the same reviews, split and vocabulary (``prepare_imdb(target="stars")``); its summary adds
+the mean absolute error in stars and two baselines (``star_baselines``). ``nbsvm`` is not a
+network but the classic baseline of ``course_utils.baselines`` (``train_nbsvm``).
 """
 
 from __future__ import annotations
@@ -33,11 +40,16 @@ from typing import Optional, Sequence
 import torch
 from torch import nn
 
-from .data import default_data_dir, load_imdb, train_valid_split
+from .baselines import (NBSVM, class_of_stars, majority_baseline, mean_absolute_error, polarity_baseline,
+                        star_accuracy, stars_from_probabilities, stars_of_class)
+from .data import default_data_dir, load_imdb, load_imdb_ratings, train_valid_split
 from .models import SentimentClassifier, build_model, count_parameters
 from .text import Vocab, tokenize_all
 from .training import (Example, History, accuracy_of, fit, get_device, make_loader, predict_probabilities, set_seed,
                        truncate)
+
+TARGETS = ("polarity", "stars")  # what a label is: 1 positive / 0 negative, or the class index 0..7 of the rating
+STAR_RULES = ("argmax", "median")  # how a distribution over the 8 ratings becomes one rating
 
 
 @dataclass
@@ -46,7 +58,8 @@ class Recipe:
 
     ``max_len`` shortens training reviews to their first and last tokens (``training.truncate``);
     validation, test and ``predict_sentiment`` use the same length, so the model always sees what
-    it was trained on.
+    it was trained on. ``target`` is what the model predicts (``TARGETS``); a ``"stars"`` recipe
+    turns each predicted distribution into a rating with ``star_rule`` (``STAR_RULES``).
     """
 
     description: str
@@ -59,6 +72,8 @@ class Recipe:
     clip: Optional[float] = 1.0
     schedule: Optional[str] = None
     weight_decay: float = 0.0
+    target: str = "polarity"
+    star_rule: str = "argmax"
 
     def shorten(self, examples: Sequence[Example]) -> list[Example]:
         """The examples cut as this recipe trains, validates and tests: ``truncate`` with ``max_len``, ``head``."""
@@ -104,6 +119,13 @@ RECIPES: dict[str, Recipe] = {
              dropout=0.4, embedding_dropout=0.4),
         epochs=4, lr=6e-3, max_len=800, schedule="onecycle",
     ),
+    "stars": Recipe(
+        "lesson 8: the star rating (1-4, 7-10 stars: 8 classes, CrossEntropyLoss) with the best recipe's BiLSTM "
+        "and concat pooling, 400 tokens, 3 epochs",
+        dict(cell="lstm", embedding_dim=100, hidden_size=64, bidirectional=True, pooling="last+max+mean",
+             dropout=0.4, embedding_dropout=0.4, num_classes=8),
+        epochs=3, lr=6e-3, max_len=400, schedule="onecycle", target="stars", star_rule="argmax",
+    ),
 }
 
 MIN_FREQ = 5  # words seen fewer than 5 times in the 20,000 training reviews become <unk>
@@ -111,25 +133,71 @@ MIN_FREQ = 5  # words seen fewer than 5 times in the 20,000 training reviews bec
 
 @dataclass
 class ImdbData:
-    """The three splits as ``(token ids, label)`` lists, and the vocabulary built from ``train`` only."""
+    """The three splits as ``(token ids, label)`` lists, and the vocabulary built from ``train`` only.
+
+    ``target`` says what the labels are: ``"polarity"`` (1 positive, 0 negative) or ``"stars"``
+    (the class index 0..7 of the rating, see ``baselines.class_of_stars``).
+    """
 
     vocab: Vocab
     train: list[Example]
     valid: list[Example]
     test: list[Example]
+    target: str = "polarity"
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{name}={len(getattr(self, name)):,}" for name in ("train", "valid", "test"))
-        return f"ImdbData({sizes}, vocab={len(self.vocab):,})"
+        target = "" if self.target == "polarity" else f", target={self.target!r}"
+        return f"ImdbData({sizes}, vocab={len(self.vocab):,}{target})"
 
 
-def _subset(reviews: list, limit: Optional[int]) -> list:
+def polarity_of(label: int, target: str = "polarity") -> int:
+    """1 for a positive review, 0 for a negative one, whatever the label means.
+
+    A polarity label is already that; a star class is positive when its rating is 7 or more.
+    """
+    if target == "stars":
+        return int(stars_of_class(label) >= 7)
+    return int(label)
+
+
+def _subset(reviews: list, limit: Optional[int], target: str = "polarity") -> list:
     """At most ``limit`` reviews, half negative and half positive (the lists hold negatives first)."""
     if limit is None or limit >= len(reviews):
         return reviews
-    negatives = [r for r in reviews if r[1] == 0]
-    positives = [r for r in reviews if r[1] == 1]
+    negatives = [r for r in reviews if polarity_of(r[1], target) == 0]
+    positives = [r for r in reviews if polarity_of(r[1], target) == 1]
     return negatives[: limit // 2] + positives[: limit - limit // 2]
+
+
+def load_splits(
+    limit: Optional[int] = None, folder: Optional[Path] = None, seed: int = 0, target: str = "polarity"
+) -> dict[str, list[tuple[str, int]]]:
+    """The reviews of the three splits as ``(text, label)`` lists: ``{"train", "valid", "test"}``.
+
+    The 25,000 training reviews are split 20,000 / 5,000 (a fifth for validation, fixed seed).
+    ``target="polarity"``: label 1 = positive, 0 = negative (``load_imdb``). ``target="stars"``:
+    label = the class index 0..7 of the rating (``load_imdb_ratings``). Both loaders list the same
+    reviews in the same order, and the split depends only on their number and the seed, so both
+    targets get exactly the same reviews in every split.
+    """
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {TARGETS}, got {target!r}.")
+    loaded = {}
+    for split in ("train", "test"):
+        if target == "polarity":
+            reviews = load_imdb(split, folder=folder)
+        else:
+            reviews = [(text, class_of_stars(stars)) for text, stars in load_imdb_ratings(split, folder=folder)]
+        loaded[split] = _subset(reviews, limit, target)
+    train, valid = train_valid_split(loaded["train"], n_valid=len(loaded["train"]) // 5, seed=seed)
+    return {"train": train, "valid": valid, "test": loaded["test"]}
+
+
+def tokenize_splits(splits: dict[str, list[tuple[str, int]]], cache: bool = False) -> dict[str, list[list[str]]]:
+    """The tokens of every review of every split; ``cache=True`` keeps them in ``data/cache`` (``tokenize_all``)."""
+    cache_dir = default_data_dir() / "cache" if cache else None
+    return {name: tokenize_all([text for text, _ in reviews], cache_dir=cache_dir) for name, reviews in splits.items()}
 
 
 def prepare_imdb(
@@ -138,28 +206,24 @@ def prepare_imdb(
     folder: Optional[Path] = None,
     seed: int = 0,
     cache: bool = True,
+    target: str = "polarity",
 ) -> ImdbData:
     """Load, split, tokenize and encode IMDb: the steps lessons 3 and 6 show one by one.
 
     The 25,000 training reviews are split 20,000 / 5,000 (a fifth for validation, fixed seed); the
     vocabulary is built from the 20,000 only. ``limit`` keeps that many reviews of each split,
     ``folder`` reads a (tiny) aclImdb-shaped folder; tokenized texts are cached only for the full data.
+    ``target="stars"`` labels each review with its rating's class index 0..7 instead of its
+    polarity (lesson 8): same reviews, same split, same vocabulary, only the labels differ.
     """
-    full = limit is None and folder is None
-    train_reviews = _subset(load_imdb("train", folder=folder), limit)
-    test_reviews = _subset(load_imdb("test", folder=folder), limit)
-    train, valid = train_valid_split(train_reviews, n_valid=len(train_reviews) // 5, seed=seed)
-    cache_dir = default_data_dir() / "cache" if (cache and full) else None
-    splits = {}
-    for name, reviews in (("train", train), ("valid", valid), ("test", test_reviews)):
-        tokens = tokenize_all([text for text, _ in reviews], cache_dir=cache_dir)
-        splits[name] = (tokens, [label for _, label in reviews])
-    vocab = Vocab.build(splits["train"][0], min_freq=min_freq)
+    splits = load_splits(limit, folder, seed, target)
+    tokens = tokenize_splits(splits, cache=cache and limit is None and folder is None)
+    vocab = Vocab.build(tokens["train"], min_freq=min_freq)
     encoded = {
-        name: [(vocab.encode(t) or [1], label) for t, label in zip(tokens, labels)]  # [1] = <unk>: never empty
-        for name, (tokens, labels) in splits.items()
+        name: [(vocab.encode(t) or [1], label) for t, (_, label) in zip(tokens[name], reviews)]  # [1] = <unk>: never empty
+        for name, reviews in splits.items()
     }
-    return ImdbData(vocab, encoded["train"], encoded["valid"], encoded["test"])
+    return ImdbData(vocab, encoded["train"], encoded["valid"], encoded["test"], target)
 
 
 @dataclass
@@ -179,9 +243,12 @@ class TrainResult:
     test_probabilities: Optional[torch.Tensor] = None  # P(positive) of each test review, in data.test order
     fit_seconds: float = 0.0  # the whole of fit(): training epochs and their validation passes
     refit: bool = False  # trained on train + valid, without validation (see ``train_model``)
+    test_mae: Optional[float] = None  # stars: mean absolute error in stars on the test reviews
+    val_stars: Optional[dict] = None  # stars: {rule: (accuracy, mean absolute error)} on the validation reviews
 
     def probabilities(self, examples: Sequence[Example]) -> torch.Tensor:
-        """P(positive) of each example (e.g. ``data.valid``), cut as the model was trained."""
+        """P(positive) of each example (e.g. ``data.valid``), cut as the model was trained;
+        for a stars model, each example's distribution over the 8 ratings, (N, 8)."""
         return predict_probabilities(self.model, self.recipe.shorten(examples), progress=False)
 
     @property
@@ -214,11 +281,35 @@ class TrainResult:
             "train_reviews": self.train_reviews,
             "device": self.device,
             "checkpoint": str(self.checkpoint) if self.checkpoint else None,
+            "target": self.recipe.target,
+            **(self._star_summary() if self.recipe.target == "stars" else {}),
+        }
+
+    def _star_summary(self) -> dict:
+        """What a stars model adds: its rule, its error in stars, both rules on validation."""
+        return {
+            "star_rule": self.recipe.star_rule,
+            "test_mae": round(self.test_mae, 4),
+            "val_stars": {rule: {"acc": round(acc, 4), "mae": round(mae, 4)}
+                          for rule, (acc, mae) in (self.val_stars or {}).items()},
         }
 
 
 def default_checkpoint(name: str) -> Path:
     return default_data_dir() / "checkpoints" / f"{name}.pt"
+
+
+def star_scores(probabilities: torch.Tensor, classes: Sequence[int], rule: str) -> tuple[float, float, float]:
+    """(cross-entropy loss, exact accuracy, mean absolute error in stars) of star predictions.
+
+    ``probabilities`` (N, 8) are the model's distributions over the ratings, ``classes`` the true
+    class indices; ``rule`` turns each distribution into one rating (``stars_from_probabilities``).
+    """
+    classes = torch.as_tensor(classes, dtype=torch.long)
+    loss = nn.functional.nll_loss(probabilities.double().clamp_min(1e-7).log(), classes).item()
+    predicted = stars_from_probabilities(probabilities, rule)
+    true = [stars_of_class(c) for c in classes.tolist()]
+    return loss, star_accuracy(predicted, true), mean_absolute_error(predicted, true)
 
 
 def train_model(
@@ -243,10 +334,18 @@ def train_model(
     ``refit=True`` is the last step, once validation has chosen the recipe and its epochs: train
     the same recipe on train + valid (all 25,000 training reviews), with no validation, keep the
     last epoch, and test it once. The checkpoint goes to ``data/checkpoints/<name>-refit.pt``.
+
+    A ``"stars"`` recipe (lesson 8) needs ``prepare_imdb(target="stars")``. Its epoch is kept by
+    the validation accuracy of the most probable rating; its ``test_acc`` is the share of test
+    reviews whose rating ``recipe.star_rule`` gets exactly right, ``test_mae`` how many stars it
+    is off on average, and ``val_stars`` shows both rules on the validation reviews.
     """
     if name not in RECIPES:
         raise ValueError(f"Unknown model {name!r}: choose one of {', '.join(RECIPES)}.")
     recipe = RECIPES[name]
+    if recipe.target != data.target:
+        raise ValueError(f"The {name!r} recipe predicts {recipe.target}, but the data is labeled with "
+                         f"{data.target}: use prepare_imdb(target={recipe.target!r}).")
     epochs = recipe.epochs if epochs is None else epochs
     device = device or get_device()
     set_seed(seed)
@@ -266,11 +365,100 @@ def train_model(
     fit_seconds = time.perf_counter() - start
     probabilities = predict_probabilities(model, recipe.shorten(data.test), progress=progress)
     labels = torch.tensor([float(label) for _, label in data.test])
-    test_loss = nn.functional.binary_cross_entropy(probabilities.double().clamp(1e-7, 1 - 1e-7), labels.double()).item()
-    test_acc = accuracy_of(probabilities, labels)
+    test_mae = val_stars = None
+    if recipe.target == "stars":
+        test_loss, test_acc, test_mae = star_scores(probabilities, labels, recipe.star_rule)
+        if not refit:  # how each rule does on validation: what chose recipe.star_rule
+            valid_probabilities = predict_probabilities(model, recipe.shorten(data.valid), progress=progress)
+            valid_labels = [label for _, label in data.valid]
+            val_stars = {rule: star_scores(valid_probabilities, valid_labels, rule)[1:] for rule in STAR_RULES}
+    else:
+        test_loss = nn.functional.binary_cross_entropy(probabilities.double().clamp(1e-7, 1 - 1e-7),
+                                                       labels.double()).item()
+        test_acc = accuracy_of(probabilities, labels)
     return TrainResult(name, model, recipe, history, test_loss, test_acc, count_parameters(model),
                        checkpoint, str(device), train_reviews=len(train_examples), test_probabilities=probabilities,
-                       fit_seconds=fit_seconds, refit=refit)
+                       fit_seconds=fit_seconds, refit=refit, test_mae=test_mae, val_stars=val_stars)
+
+
+def _baseline_data(limit: Optional[int], folder: Optional[Path], seed: int, refit: bool):
+    """Tokens and labels for the baselines: the reviews a ``train_model`` run of the same options sees.
+
+    Returns ``(splits, tokens, train_names)`` with ``target="stars"`` labels (a review's polarity
+    follows from its rating); ``train_names`` are the splits trained on (train, plus valid for a refit).
+    """
+    splits = load_splits(limit, folder, seed, target="stars")
+    tokens = tokenize_splits(splits, cache=limit is None and folder is None)
+    return splits, tokens, ("train", "valid") if refit else ("train",)
+
+
+def _polarities(reviews: list[tuple[str, int]]) -> list[int]:
+    return [polarity_of(label, "stars") for _, label in reviews]
+
+
+def train_nbsvm(
+    limit: Optional[int] = None, folder: Optional[Path] = None, seed: int = 0, refit: bool = False
+) -> dict:
+    """Train the NBSVM baseline (``baselines.NBSVM``, its C chosen on validation) and test it once.
+
+    The same reviews, split and tokens as ``train_model``; returns the summary that ``--model
+    nbsvm --json`` prints (``parameters`` = the classifier's weights: one per n-gram, plus a bias).
+    """
+    splits, tokens, train_names = _baseline_data(limit, folder, seed, refit)
+    train_tokens = [t for name in train_names for t in tokens[name]]
+    train_labels = [y for name in train_names for y in _polarities(splits[name])]
+    model = NBSVM()
+    start = time.perf_counter()
+    model.fit(train_tokens, train_labels)
+    seconds = time.perf_counter() - start
+    val_acc = None if refit else model.score(tokens["valid"], _polarities(splits["valid"]))
+    test_acc = model.score(tokens["test"], _polarities(splits["test"]))
+    return {
+        "model": "nbsvm",
+        "description": "NBSVM (Wang & Manning 2012): binarized unigrams + bigrams weighted by the naive-Bayes "
+                       f"log-count ratio, logistic regression (C={model.C:g})",
+        "refit": refit,
+        "val_acc": [round(val_acc, 4)] if val_acc is not None else [],
+        "test_acc": round(test_acc, 4),
+        "training_seconds": _significant(seconds),
+        "parameters": len(model.r) + 1,
+        "train_reviews": len(train_tokens),
+        "device": "cpu",
+    }
+
+
+def star_baselines(
+    limit: Optional[int] = None, folder: Optional[Path] = None, seed: int = 0, refit: bool = False
+) -> dict:
+    """What a star model must beat, measured on the test reviews (lesson 8).
+
+    * the majority baseline: every review gets the most common rating of the training reviews;
+    * the polarity baseline: NBSVM trained on the training reviews' polarity (positive or
+      negative, not their stars), its verdict read as 10 stars (positive) or 1 star (negative).
+
+    The training reviews are those ``train_model`` uses with the same options (the 20,000, or all
+    25,000 with ``refit``). Returns ``baseline_acc``, ``baseline_mae``, ``majority_acc``,
+    ``majority_mae``, and the NBSVM's own polarity accuracy and training seconds.
+    """
+    splits, tokens, train_names = _baseline_data(limit, folder, seed, refit)
+    train_stars = [stars_of_class(label) for name in train_names for _, label in splits[name]]
+    test_stars = [stars_of_class(label) for _, label in splits["test"]]
+    start = time.perf_counter()
+    nbsvm = NBSVM().fit([t for name in train_names for t in tokens[name]],
+                        [y for name in train_names for y in _polarities(splits[name])])
+    seconds = time.perf_counter() - start
+    p_positive = nbsvm.predict_proba(tokens["test"])
+    baseline_acc, baseline_mae = polarity_baseline(p_positive, test_stars)
+    majority_acc, majority_mae = majority_baseline(train_stars, test_stars)
+    polarity_acc = float(((p_positive > 0.5).astype(int) == _polarities(splits["test"])).mean())
+    return {
+        "baseline_acc": round(baseline_acc, 4),
+        "baseline_mae": round(baseline_mae, 4),
+        "majority_acc": round(majority_acc, 4),
+        "majority_mae": round(majority_mae, 4),
+        "baseline_polarity_acc": round(polarity_acc, 4),
+        "baseline_seconds": _significant(seconds),
+    }
 
 
 def _significant(value: float, digits: int = 4) -> float:
@@ -300,9 +488,11 @@ def make_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(
         prog="python -m course_utils.train",
         description="Train one of the course's sentiment models on IMDb and test it once.",
-        epilog="Models: " + "; ".join(f"{name}: {r.description}" for name, r in RECIPES.items()),
+        epilog="Models: " + "; ".join(f"{name}: {r.description}" for name, r in RECIPES.items())
+               + "; nbsvm: NBSVM, the classic bag-of-n-grams baseline (no network)",
     )
-    parser.add_argument("--model", required=True, choices=list(RECIPES), help="which recipe to train")
+    parser.add_argument("--model", required=True, choices=[*RECIPES, "nbsvm"],
+                        help="which recipe to train (nbsvm: the non-neural baseline of lesson 8)")
     parser.add_argument("--epochs", type=_positive_int, metavar="N", help="number of epochs (default: the recipe's)")
     parser.add_argument("--json", action="store_true", help="print one JSON object with the results on stdout")
     parser.add_argument("--limit", type=_positive_int, metavar="N", help="use at most N reviews of each split (quick runs)")
@@ -317,7 +507,12 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = make_parser().parse_args(argv)
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    if args.model == "nbsvm":
+        for option, value in (("--epochs", args.epochs), ("--checkpoint", args.checkpoint)):
+            if value is not None:
+                parser.error(f"{option} does not apply to --model nbsvm (it is no network: no epochs, no checkpoint)")
 
     def log(message: str) -> None:  # progress and epoch lines go to stderr when stdout carries JSON
         print(message, file=sys.stderr if args.json else sys.stdout, flush=True)
@@ -326,15 +521,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"python -m course_utils.train: error: {args.imdb_folder} is not an aclImdb folder "
               "(it has no train/ folder).", file=sys.stderr)
         return 2
-    start = time.perf_counter()
-    data = prepare_imdb(limit=args.limit, folder=args.imdb_folder)
-    log(f"data: {data} ({time.perf_counter() - start:.1f} s)")
-    result = train_model(args.model, data, epochs=args.epochs, seed=args.seed, checkpoint=args.checkpoint,
-                         progress=not args.no_progress, log=log, refit=args.refit)
-    log(f"{args.model}: test accuracy {result.test_acc:.4f}, {result.seconds_per_epoch:.1f} s per epoch, "
-        f"checkpoint {result.checkpoint}")
+    options = dict(limit=args.limit, folder=args.imdb_folder, refit=args.refit)  # the split's seed stays 0
+    if args.model == "nbsvm":
+        summary = train_nbsvm(**options)
+        log(f"nbsvm: test accuracy {summary['test_acc']:.4f}, trained in {summary['training_seconds']:.1f} s")
+    else:
+        start = time.perf_counter()
+        data = prepare_imdb(limit=args.limit, folder=args.imdb_folder, target=RECIPES[args.model].target)
+        log(f"data: {data} ({time.perf_counter() - start:.1f} s)")
+        result = train_model(args.model, data, epochs=args.epochs, seed=args.seed, checkpoint=args.checkpoint,
+                             progress=not args.no_progress, log=log, refit=args.refit)
+        log(f"{args.model}: test accuracy {result.test_acc:.4f}, {result.seconds_per_epoch:.1f} s per epoch, "
+            f"checkpoint {result.checkpoint}")
+        summary = result.summary()
+        if result.recipe.target == "stars":
+            summary.update(star_baselines(**options))
+            log(f"stars: mean absolute error {summary['test_mae']:.3f} stars; polarity baseline (NBSVM as 1 or 10 "
+                f"stars) {summary['baseline_acc']:.4f} / {summary['baseline_mae']:.3f} stars; majority "
+                f"{summary['majority_acc']:.4f} / {summary['majority_mae']:.3f} stars")
     if args.json:
-        print(json.dumps(result.summary()))
+        print(json.dumps(summary))
     return 0
 
 

@@ -11,16 +11,24 @@ import pytest
 import torch
 
 from course_utils import train
+from course_utils.baselines import stars_of_class
+from course_utils.data import load_imdb_ratings, train_valid_split
 from course_utils.predict import load_predictor
-from course_utils.training import accuracy_of, truncate
+from course_utils.training import accuracy_of, load_checkpoint, truncate
 
 GOOD = ["great", "wonderful", "loved", "brilliant", "moving", "superb"]
 BAD = ["awful", "boring", "hated", "terrible", "dull", "waste"]
 NEUTRAL = ["the", "movie", "film", "plot", "actor", "was", "a", "and", "it", "scene"]
+# one word per rating, for a folder whose star ratings can be learned from the text
+STAR_WORDS = {1: "abysmal", 2: "poor", 3: "weak", 4: "mediocre", 7: "decent", 8: "fine", 9: "excellent", 10: "masterpiece"}
 
 
-def write_tiny_imdb(root: Path, per_folder: int = 24) -> Path:
-    """An aclImdb-shaped folder: short reviews whose sentiment words give the label away."""
+def write_tiny_imdb(root: Path, per_folder: int = 24, star_words: bool = False) -> Path:
+    """An aclImdb-shaped folder: short reviews whose sentiment words give the label away.
+
+    Each file is named ``<id>_<rating>.txt`` with a random rating of its side (1-4 or 7-10);
+    ``star_words=True`` also writes the rating's own word (``STAR_WORDS``) into the review.
+    """
     rng = random.Random(0)
     folder = root / "aclImdb"
     for split in ("train", "test"):
@@ -31,6 +39,8 @@ def write_tiny_imdb(root: Path, per_folder: int = 24) -> Path:
                 tokens = rng.choices(NEUTRAL, k=rng.randint(4, 12)) + rng.choices(words, k=2)
                 rng.shuffle(tokens)
                 rating = rng.choice([7, 8, 9, 10] if name == "pos" else [1, 2, 3, 4])
+                if star_words:
+                    tokens.append(STAR_WORDS[rating])
                 (directory / f"{i}_{rating}.txt").write_text(" ".join(tokens) + ".<br />", encoding="utf-8")
     return folder
 
@@ -43,6 +53,11 @@ def tiny_imdb(tmp_path_factory):
 @pytest.fixture(scope="module")
 def small_imdb(tmp_path_factory):
     return write_tiny_imdb(tmp_path_factory.mktemp("imdb"), per_folder=100)
+
+
+@pytest.fixture(scope="module")
+def rated_imdb(tmp_path_factory):
+    return write_tiny_imdb(tmp_path_factory.mktemp("imdb"), per_folder=100, star_words=True)
 
 
 @pytest.fixture(autouse=True)
@@ -181,3 +196,99 @@ def test_module_runs_as_a_command(tiny_imdb, tmp_path):
                          capture_output=True, text=True, env=env, timeout=300)
     assert bad.returncode == 2 and bad.stdout == ""
     assert_one_line_error(bad.stderr, "invalid choice", "bilstm")
+
+
+def expected_star_baselines(folder):
+    """The majority and polarity baselines computed from the file names alone, for a perfect sentiment classifier."""
+    train_reviews, _ = train_valid_split(load_imdb_ratings("train", folder=folder),
+                                         n_valid=len(load_imdb_ratings("train", folder=folder)) // 5, seed=0)
+    train_stars = [stars for _, stars in train_reviews]
+    test_stars = [stars for _, stars in load_imdb_ratings("test", folder=folder)]
+    majority = min(set(train_stars), key=lambda s: (-train_stars.count(s), s))
+    polarity = [10 if s >= 7 else 1 for s in test_stars]
+    n = len(test_stars)
+    return {
+        "majority_acc": test_stars.count(majority) / n,
+        "majority_mae": sum(abs(majority - s) for s in test_stars) / n,
+        "baseline_acc": sum(p == s for p, s in zip(polarity, test_stars)) / n,
+        "baseline_mae": sum(abs(p - s) for p, s in zip(polarity, test_stars)) / n,
+    }
+
+
+@pytest.mark.parametrize("limit", [None, 20])
+def test_stars_have_the_same_reviews_split_and_vocabulary_as_polarity(tiny_imdb, limit):
+    polarity = train.prepare_imdb(folder=tiny_imdb, limit=limit)
+    stars = train.prepare_imdb(folder=tiny_imdb, limit=limit, target="stars")
+    assert stars.target == "stars" and polarity.target == "polarity" and "stars" in repr(stars)
+    assert stars.vocab.itos == polarity.vocab.itos
+    for name in ("train", "valid", "test"):
+        ours, theirs = getattr(stars, name), getattr(polarity, name)
+        assert [ids for ids, _ in ours] == [ids for ids, _ in theirs], name
+        assert [train.polarity_of(c, "stars") for _, c in ours] == [label for _, label in theirs], name
+    assert {c for _, c in stars.train} == set(range(8))  # the tiny folder has every rating
+    if limit is None:  # each test label is the rating in its file's name, in load_imdb's order
+        ratings = [stars for _, stars in load_imdb_ratings("test", folder=tiny_imdb)]
+        assert [stars_of_class(c) for _, c in stars.test] == ratings
+    with pytest.raises(ValueError, match="target"):
+        train.prepare_imdb(folder=tiny_imdb, target="rating")
+
+
+def test_stars_json_has_the_star_fields_and_exact_baselines(capsys, tiny_imdb, tmp_path):
+    checkpoint = tmp_path / "stars.pt"
+    code, out, err = run_main(capsys, "--model", "stars", "--imdb-folder", tiny_imdb, "--epochs", "1",
+                              "--json", "--no-progress", "--checkpoint", checkpoint)
+    assert code == 0
+    result = json.loads(out)
+    for key in ("test_acc", "test_mae", "baseline_acc", "baseline_mae", "majority_acc", "majority_mae",
+                "val_acc", "training_seconds", "parameters", "star_rule"):
+        assert key in result, key
+    assert result["target"] == "stars" and result["star_rule"] in train.STAR_RULES
+    assert set(result["val_stars"]) == set(train.STAR_RULES)
+    assert 0 <= result["test_acc"] <= 1 and 0 <= result["test_mae"] <= 9
+    assert result["baseline_polarity_acc"] == 1.0  # NBSVM tells the tiny reviews' sentiment words apart
+    for key, value in expected_star_baselines(tiny_imdb).items():
+        assert result[key] == pytest.approx(value, abs=1e-4), key
+    model, saved = load_checkpoint(checkpoint)
+    assert model.config.num_classes == 8 and saved["name"] == "stars"
+    assert "polarity baseline" in err
+
+
+def test_the_star_model_beats_both_baselines_when_the_words_tell_the_stars(capsys, rated_imdb):
+    code, out, _ = run_main(capsys, "--model", "stars", "--imdb-folder", rated_imdb, "--epochs", "6",
+                            "--json", "--no-progress")
+    result = json.loads(out)
+    assert result["test_acc"] >= 0.7, result  # 160 training reviews, 8 classes: chance is 1 in 8
+    assert result["test_acc"] > result["baseline_acc"] > result["majority_acc"], result
+    assert result["test_mae"] < result["baseline_mae"] < result["majority_mae"], result
+
+
+def test_train_model_refuses_data_of_the_other_target(tiny_imdb):
+    with pytest.raises(ValueError, match="target='stars'"):
+        train.train_model("stars", train.prepare_imdb(folder=tiny_imdb), save=False)
+    with pytest.raises(ValueError, match="target='polarity'"):
+        train.train_model("lstm", train.prepare_imdb(folder=tiny_imdb, target="stars"), save=False)
+
+
+def test_star_scores_by_hand():
+    probabilities = torch.zeros(2, 8)
+    probabilities[0, [0, 4, 7]] = torch.tensor([0.45, 0.15, 0.40])  # truly 10 stars (class 7)
+    probabilities[1, 1] = 1.0  # truly 2 stars (class 1)
+    loss, acc, mae = train.star_scores(probabilities, [7, 1], "argmax")  # predicts 1 and 2 stars
+    assert (acc, mae) == (0.5, 4.5)
+    assert loss == pytest.approx(-(torch.log(torch.tensor(0.40)).item() + torch.log(torch.tensor(1.0 - 0)).item()) / 2,
+                                 abs=1e-6)
+    assert train.star_scores(probabilities, [7, 1], "median")[1:] == (0.5, 1.5)  # 7 stars: off by 3, then exact
+
+
+def test_nbsvm_from_the_command_line(capsys, tiny_imdb):
+    code, out, err = run_main(capsys, "--model", "nbsvm", "--imdb-folder", tiny_imdb, "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert result["model"] == "nbsvm" and result["test_acc"] >= 0.9
+    assert len(result["val_acc"]) == 1 and result["train_reviews"] == 39
+    assert result["training_seconds"] > 0 and result["parameters"] > 1
+    assert "nbsvm: test accuracy" in err
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(["--model", "nbsvm", "--epochs", "2"])
+    assert exit_info.value.code == 2
+    assert_one_line_error(capsys.readouterr().err, "--epochs does not apply to --model nbsvm")
