@@ -23,8 +23,11 @@ validation has chosen the recipe.
 
 Lesson 8's ``stars`` recipe predicts the star rating (1-4 or 7-10: 8 classes, ``CrossEntropyLoss``)
 from the same reviews, split and vocabulary (``prepare_imdb(target="stars")``); its summary adds
-the mean absolute error in stars and two baselines (``star_baselines``). ``nbsvm`` is not a
-network but the classic baseline of ``course_utils.baselines`` (``train_nbsvm``).
+the mean absolute error in stars and two baselines (``star_baselines``). Measured once on one CPU
+core (the other one busy): 7.3 minutes in all; on the test reviews 42.3% of the ratings exact and
+1.30 stars off on average, against 38.1% and 1.68 stars for the polarity baseline and 20.1% and
+4.51 stars for the majority baseline. ``nbsvm`` is not a network but the classic baseline of
+``course_utils.baselines`` (``train_nbsvm``).
 """
 
 from __future__ import annotations
@@ -124,7 +127,8 @@ RECIPES: dict[str, Recipe] = {
         "and concat pooling, 400 tokens, 3 epochs",
         dict(cell="lstm", embedding_dim=100, hidden_size=64, bidirectional=True, pooling="last+max+mean",
              dropout=0.4, embedding_dropout=0.4, num_classes=8),
-        epochs=3, lr=6e-3, max_len=400, schedule="onecycle", target="stars", star_rule="argmax",
+        # star_rule chosen on the 5,000 validation reviews (see train_model): the median
+        epochs=3, lr=6e-3, max_len=400, schedule="onecycle", target="stars", star_rule="median",
     ),
 }
 
@@ -339,6 +343,13 @@ def train_model(
     the validation accuracy of the most probable rating; its ``test_acc`` is the share of test
     reviews whose rating ``recipe.star_rule`` gets exactly right, ``test_mae`` how many stars it
     is off on average, and ``val_stars`` shows both rules on the validation reviews.
+
+    How the ``stars`` recipe turns a distribution into a rating was decided on those 5,000
+    validation reviews only. Both rules beat both baselines there (polarity baseline: 36.8%
+    exact, 1.69 stars off; majority: 19.6%, 4.50 stars), so the rule with the smaller error in
+    stars was taken: the **median** (42.6% exact, 1.26 stars off) rather than the argmax (44.4%
+    exact, 1.44 stars off). The median gives up a little exactness for much smaller misses: when
+    the model hesitates between 1 and 10 stars, it says something in between.
     """
     if name not in RECIPES:
         raise ValueError(f"Unknown model {name!r}: choose one of {', '.join(RECIPES)}.")

@@ -257,7 +257,8 @@ def test_the_star_model_beats_both_baselines_when_the_words_tell_the_stars(capsy
     code, out, _ = run_main(capsys, "--model", "stars", "--imdb-folder", rated_imdb, "--epochs", "6",
                             "--json", "--no-progress")
     result = json.loads(out)
-    assert result["test_acc"] >= 0.7, result  # 160 training reviews, 8 classes: chance is 1 in 8
+    assert result["val_stars"]["argmax"]["acc"] >= 0.8, result  # the rating words are learned (chance: 1 in 8)
+    assert result["test_acc"] >= 0.5, result  # the recipe's median rule, on distributions still far from sharp
     assert result["test_acc"] > result["baseline_acc"] > result["majority_acc"], result
     assert result["test_mae"] < result["baseline_mae"] < result["majority_mae"], result
 
