@@ -36,6 +36,14 @@ def text_to_ids(text: str, vocab: Vocab) -> list[int]:
 
 
 @torch.no_grad()
+def _check_binary(model: SentimentClassifier) -> None:
+    """Refuse, in one sentence, a model that gives several classes (e.g. lesson 8's star ratings)."""
+    classes = getattr(getattr(model, "config", None), "num_classes", 1)
+    if classes != 1:
+        raise ValueError(f"This model predicts {classes} classes (e.g. star ratings), not P(positive): "
+                         "use course_utils.training.predict_probabilities for its distribution.")
+
+
 def predict_sentiment(
     text: str,
     model: SentimentClassifier,
@@ -48,6 +56,7 @@ def predict_sentiment(
     ``max_len`` / ``head`` shorten long texts as the model's training did (``truncate``). Without
     gradients, one review of 100,000 words needs only the memory of its output sequence.
     """
+    _check_binary(model)
     ids = truncate(text_to_ids(text, vocab), max_len, head)
     model.eval()
     device = next(model.parameters()).device
@@ -64,6 +73,7 @@ def prediction_by_word(
     Returns the tokens and one probability per token (the first ``max_words`` of them). The last
     probability equals ``predict_sentiment`` on the same (untruncated) words.
     """
+    _check_binary(model)
     ids = text_to_ids(text, vocab)[:max_words]
     model.eval()
     device = next(model.parameters()).device
@@ -92,4 +102,5 @@ def load_predictor(path: Union[str, Path], device: Optional[torch.device] = None
     model, checkpoint = load_checkpoint(path, device)
     if "vocab" not in checkpoint:
         raise ValueError(f"{path} has no vocabulary: it was not saved by course_utils.train.")
+    _check_binary(model)
     return Predictor(model, Vocab(checkpoint["vocab"]), checkpoint.get("max_len"), checkpoint.get("head", 0.5))

@@ -114,3 +114,15 @@ def test_sentiment_box_updates_live():
     box = sentiment_box(Predictor(build_model(len(VOCAB), embedding_dim=4, hidden_size=4), VOCAB))
     box.children[0].value = " "
     assert "empty" in box.children[1].value
+
+
+def test_a_star_rating_model_is_refused_in_one_sentence(tmp_path):
+    vocab = Vocab(["<pad>", "<unk>", "great", "film"])
+    stars = build_model(len(vocab), embedding_dim=4, hidden_size=4, num_classes=8)
+    with pytest.raises(ValueError, match="predicts 8 classes"):
+        predict_sentiment("great film", stars, vocab)
+    with pytest.raises(ValueError, match="predicts 8 classes"):
+        prediction_by_word("great film", stars, vocab)
+    path = save_checkpoint(tmp_path / "stars.pt", stars, {"vocab": vocab.itos})
+    with pytest.raises(ValueError, match="predicts 8 classes"):
+        load_predictor(path)
