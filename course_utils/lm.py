@@ -42,7 +42,7 @@ from tqdm.auto import tqdm
 
 from .data import IMDBDataError, default_data_dir, load_unlabeled
 from .text import PAD_INDEX, UNK_INDEX, Vocab, tokenize, tokenize_all
-from .train import _OneLineParser, _positive_int, prepare_imdb
+from .train import ImdbData, _OneLineParser, _positive_int, prepare_imdb
 from .training import get_device, set_seed
 
 EOS_TOKEN = "<eos>"
@@ -825,17 +825,21 @@ class LMData:
 
 
 def prepare_lm_data(
-    limit: Optional[int] = None, folder: Optional[Path] = None, backward: bool = False, seed: int = 0
+    limit: Optional[int] = None, folder: Optional[Path] = None, backward: bool = False, seed: int = 0,
+    data: Optional[ImdbData] = None,
 ) -> LMData:
     """The language model's text: the classifier's training reviews + the unlabeled ones; never test.
 
     ``course_utils.train.prepare_imdb`` is called as the classifier calls it, so the split and the
-    vocabulary are exactly the classifier's. The test reviews it also returns are not used: a
-    model that has read the test reviews would make the test accuracy of every classifier it
-    starts an overestimate. ``limit`` keeps that many reviews of each split and of the unlabeled
-    ones; ``folder`` reads a (tiny) aclImdb-shaped folder instead of the full data set.
+    vocabulary are exactly the classifier's (pass ``data`` when you have it already: it must come
+    from ``prepare_imdb`` with the same ``limit``, ``folder`` and ``seed``). The test reviews it
+    also returns are not used: a model that has read the test reviews would make the test
+    accuracy of every classifier it starts an overestimate. ``limit`` keeps that many reviews of
+    each split and of the unlabeled ones; ``folder`` reads a (tiny) aclImdb-shaped folder instead
+    of the full data set.
     """
-    data = prepare_imdb(limit=limit, folder=folder, seed=seed)
+    if data is None:
+        data = prepare_imdb(limit=limit, folder=folder, seed=seed)
     vocab = lm_vocab(data.vocab)
     cache_dir = default_data_dir() / "cache" if (limit is None and folder is None) else None
     unlabeled = load_unlabeled(folder=folder)[:limit]
@@ -911,6 +915,34 @@ def make_parser() -> argparse.ArgumentParser:
 def _rows(stream: torch.Tensor) -> int:
     """BATCH_SIZE rows, or fewer for a stream too short to give each row a few words (tiny runs)."""
     return max(1, min(BATCH_SIZE, stream.numel() // 4))
+
+
+def pretrain(
+    data: ImdbData,
+    minutes: float,
+    embedding_dim: int = 100,
+    hidden_size: int = 128,
+    limit: Optional[int] = None,
+    folder: Optional[Path] = None,
+    seed: int = 0,
+    log: Optional[Callable[[str], None]] = print,
+    progress: bool = False,
+    device: Optional[torch.device] = None,
+) -> tuple[LanguageModel, LMData, LMHistory]:
+    """Train a new language model for ``minutes`` on ``data``'s training reviews + the unlabeled ones.
+
+    What ``python -m course_utils.lm train`` does, for a classifier's data (``prepare_imdb`` with
+    the same ``limit``, ``folder`` and ``seed``): batches of 64 rows, chunks of 64 words, Adam at
+    3e-3, the state carried across chunks; validated once at the end on the validation reviews.
+    Returns the model, its data (vocabulary and streams) and its ``LMHistory``.
+    """
+    lm_data = prepare_lm_data(limit=limit, folder=folder, seed=seed, data=data)
+    set_seed(seed)
+    model = build_lm(len(lm_data.vocab), embedding_dim=embedding_dim, hidden_size=hidden_size)
+    history = train_lm(model, batchify(lm_data.train, _rows(lm_data.train)), batchify(lm_data.valid, _rows(lm_data.valid)),
+                       bptt=BPTT, lr=LR, clip=CLIP, epochs=None, max_seconds=minutes * 60, log=log,
+                       progress=progress, device=device)
+    return model, lm_data, history
 
 
 def _generate_command(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ Headless, for instructors (progress on stderr; ``--json`` prints one JSON object
     python -m course_utils.train --model best --refit   # the chosen recipe, once more, on all 25,000
     python -m course_utils.train --model lstm --imdb-folder tests/tiny_aclImdb --epochs 1  # a tiny copy
     python -m course_utils.train --model stars --json   # lesson 8: the star rating, against two baselines
+    python -m course_utils.train --model pretrained --json  # lesson 8: a language model pretrained first
     python -m course_utils.train --model nbsvm --json   # lesson 8: the NBSVM baseline (seconds, no network)
 
 Each named model is a ``Recipe``: the model's options and how to train it. The best checkpoint
@@ -77,6 +78,7 @@ class Recipe:
     weight_decay: float = 0.0
     target: str = "polarity"
     star_rule: str = "argmax"
+    pretrain_minutes: Optional[float] = None  # lesson 8: a language model pretrained this long starts the model
 
     def shorten(self, examples: Sequence[Example]) -> list[Example]:
         """The examples cut as this recipe trains, validates and tests: ``truncate`` with ``max_len``, ``head``."""
@@ -130,7 +132,16 @@ RECIPES: dict[str, Recipe] = {
         # star_rule chosen on the 5,000 validation reviews (see train_model): the median
         epochs=3, lr=6e-3, max_len=400, schedule="onecycle", target="stars", star_rule="median",
     ),
+    "pretrained": Recipe(
+        "lesson 8: the best recipe, its embedding and forward LSTM started from a language model (embedding 100, "
+        "LSTM 64) pretrained for PRETRAIN_MINUTES minutes on the 70,000 training + unlabeled reviews",
+        dict(cell="lstm", embedding_dim=100, hidden_size=64, bidirectional=True, pooling="last+max+mean",
+             dropout=0.4, embedding_dropout=0.4),
+        epochs=4, lr=6e-3, max_len=800, schedule="onecycle", pretrain_minutes=8.0,
+    ),
 }
+RECIPES["pretrained"].description = RECIPES["pretrained"].description.replace(
+    "PRETRAIN_MINUTES", f"{RECIPES['pretrained'].pretrain_minutes:g}")
 
 MIN_FREQ = 5  # words seen fewer than 5 times in the 20,000 training reviews become <unk>
 
@@ -249,6 +260,7 @@ class TrainResult:
     refit: bool = False  # trained on train + valid, without validation (see ``train_model``)
     test_mae: Optional[float] = None  # stars: mean absolute error in stars on the test reviews
     val_stars: Optional[dict] = None  # stars: {rule: (accuracy, mean absolute error)} on the validation reviews
+    pretraining: Optional[dict] = None  # pretrained recipes: the language model's seconds, perplexity, checkpoint
 
     def probabilities(self, examples: Sequence[Example]) -> torch.Tensor:
         """P(positive) of each example (e.g. ``data.valid``), cut as the model was trained;
@@ -279,7 +291,7 @@ class TrainResult:
             "test_loss": round(self.test_loss, 4),
             "test_acc": round(self.test_acc, 4),
             "seconds_per_epoch": _significant(self.seconds_per_epoch),  # tiny runs take milliseconds
-            "training_seconds": _significant(self.fit_seconds),
+            "training_seconds": _significant(self.fit_seconds + self.pretraining_seconds),  # pretraining included
             "reviews_per_second": _significant(self.reviews_per_second),
             "parameters": self.parameters,
             "train_reviews": self.train_reviews,
@@ -287,7 +299,13 @@ class TrainResult:
             "checkpoint": str(self.checkpoint) if self.checkpoint else None,
             "target": self.recipe.target,
             **(self._star_summary() if self.recipe.target == "stars" else {}),
+            **(self.pretraining or {}),
         }
+
+    @property
+    def pretraining_seconds(self) -> float:
+        """Seconds the language model that started this model trained (0 without pretraining)."""
+        return (self.pretraining or {}).get("pretraining_seconds", 0.0)
 
     def _star_summary(self) -> dict:
         """What a stars model adds: its rule, its error in stars, both rules on validation."""
@@ -327,6 +345,9 @@ def train_model(
     log=print,
     device: Optional[torch.device] = None,
     refit: bool = False,
+    lm_checkpoint: Optional[Path] = None,
+    limit: Optional[int] = None,
+    folder: Optional[Path] = None,
 ) -> TrainResult:
     """Train the recipe ``name`` on ``data``, keep the best epoch by validation accuracy, test it once.
 
@@ -350,6 +371,13 @@ def train_model(
     stars was taken: the **median** (42.6% exact, 1.26 stars off) rather than the argmax (44.4%
     exact, 1.44 stars off). The median gives up a little exactness for much smaller misses: when
     the model hesitates between 1 and 10 stars, it says something in between.
+
+    A recipe with ``pretrain_minutes`` (lesson 8's ``pretrained``) first trains a language model
+    for that long on the training + unlabeled reviews (``course_utils.lm.pretrain``; ``limit`` and
+    ``folder`` as given to ``prepare_imdb``, where the unlabeled reviews are read), saves it as
+    ``data/checkpoints/<name>-lm.pt`` and copies its embedding and LSTM into the classifier's
+    embedding and forward direction; ``lm_checkpoint`` starts from a saved language model instead
+    (its recorded pretraining seconds still count in ``training_seconds``).
     """
     if name not in RECIPES:
         raise ValueError(f"Unknown model {name!r}: choose one of {', '.join(RECIPES)}.")
@@ -359,8 +387,16 @@ def train_model(
                          f"{data.target}: use prepare_imdb(target={recipe.target!r}).")
     epochs = recipe.epochs if epochs is None else epochs
     device = device or get_device()
+    pretraining = None
+    if recipe.pretrain_minutes is not None:
+        language_model, lm_vocabulary, pretraining = _language_model(name, data, recipe, lm_checkpoint, limit, folder,
+                                                                    seed, log, progress, device)
     set_seed(seed)
     model = build_model(len(data.vocab), **recipe.model)
+    if pretraining is not None:
+        from . import lm  # here, not at the top: course_utils.lm imports this module
+        lm.copy_into_classifier(language_model, model, direction=0, lm_vocabulary=lm_vocabulary,
+                                classifier_vocabulary=data.vocab)
 
     train_examples = data.train + data.valid if refit else data.train
     train_loader = make_loader(recipe.shorten(train_examples), recipe.batch_size, shuffle=True, seed=seed)
@@ -389,7 +425,37 @@ def train_model(
         test_acc = accuracy_of(probabilities, labels)
     return TrainResult(name, model, recipe, history, test_loss, test_acc, count_parameters(model),
                        checkpoint, str(device), train_reviews=len(train_examples), test_probabilities=probabilities,
-                       fit_seconds=fit_seconds, refit=refit, test_mae=test_mae, val_stars=val_stars)
+                       fit_seconds=fit_seconds, refit=refit, test_mae=test_mae, val_stars=val_stars,
+                       pretraining=pretraining)
+
+
+def _language_model(name: str, data: ImdbData, recipe: Recipe, lm_checkpoint: Optional[Path], limit: Optional[int],
+                    folder: Optional[Path], seed: int, log, progress: bool, device: Optional[torch.device]):
+    """The language model that starts a pretrained recipe: loaded from ``lm_checkpoint``, or trained now and saved.
+
+    Returns ``(language model, its vocabulary, summary)``; the summary's ``pretraining_seconds``
+    are those the model trained, also when it was loaded (they are part of the recipe's cost).
+    """
+    from . import lm  # here, not at the top: course_utils.lm imports this module
+
+    if lm_checkpoint is not None:
+        language_model, vocabulary, saved = lm.load_lm(lm_checkpoint, device)
+        if "pretraining_seconds" not in saved:
+            raise ValueError(f"{lm_checkpoint} does not record how long it trained, so the recipe's time "
+                             "cannot be counted: pretrain with python -m course_utils.lm train.")
+        summary = {"pretraining_seconds": float(saved["pretraining_seconds"]), "lm_reused": True,
+                   "lm_valid_perplexity": saved.get("valid_perplexity"), "lm_checkpoint": str(lm_checkpoint)}
+        return language_model, vocabulary, summary
+    sizes = {"embedding_dim": recipe.model["embedding_dim"], "hidden_size": recipe.model["hidden_size"]}
+    language_model, lm_data, history = lm.pretrain(data, recipe.pretrain_minutes, limit=limit, folder=folder,
+                                                   seed=seed, log=log, progress=progress, device=device, **sizes)
+    perplexity = lm.perplexity(history.valid_loss[-1])
+    path = default_checkpoint(f"{name}-lm")
+    lm.save_lm(path, language_model, lm_data.vocab, extra={
+        "pretraining_seconds": history.seconds, "pretraining_tokens": history.tokens, "valid_perplexity": perplexity})
+    summary = {"pretraining_seconds": history.seconds, "lm_reused": False, "lm_valid_perplexity": round(perplexity, 2),
+               "lm_tokens": history.tokens, "lm_checkpoint": str(path)}
+    return language_model, lm_data.vocab, summary
 
 
 def _baseline_data(limit: Optional[int], folder: Optional[Path], seed: int, refit: bool):
@@ -514,6 +580,9 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--refit", action="store_true",
                         help="train on all training reviews (train + valid) without validation, keeping the last epoch: "
                              "the last step, once validation has chosen the recipe")
+    parser.add_argument("--lm", type=Path, metavar="PATH",
+                        help="--model pretrained: start from this saved language model instead of pretraining one "
+                             "(e.g. data/checkpoints/pretrained-lm.pt; its pretraining seconds still count)")
     return parser
 
 
@@ -524,6 +593,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for option, value in (("--epochs", args.epochs), ("--checkpoint", args.checkpoint)):
             if value is not None:
                 parser.error(f"{option} does not apply to --model nbsvm (it is no network: no epochs, no checkpoint)")
+    if args.lm is not None and RECIPES.get(args.model, Recipe("", {})).pretrain_minutes is None:
+        parser.error(f"--lm applies only to a pretrained recipe (--model pretrained), not to --model {args.model}")
+    if args.lm is not None and not args.lm.is_file():
+        parser.error(f"--lm {args.lm}: no such file (python -m course_utils.train --model pretrained saves "
+                     "data/checkpoints/pretrained-lm.pt)")
 
     def log(message: str) -> None:  # progress and epoch lines go to stderr when stdout carries JSON
         print(message, file=sys.stderr if args.json else sys.stdout, flush=True)
@@ -541,7 +615,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         data = prepare_imdb(limit=args.limit, folder=args.imdb_folder, target=RECIPES[args.model].target)
         log(f"data: {data} ({time.perf_counter() - start:.1f} s)")
         result = train_model(args.model, data, epochs=args.epochs, seed=args.seed, checkpoint=args.checkpoint,
-                             progress=not args.no_progress, log=log, refit=args.refit)
+                             progress=not args.no_progress, log=log, refit=args.refit, lm_checkpoint=args.lm,
+                             limit=args.limit, folder=args.imdb_folder)
         log(f"{args.model}: test accuracy {result.test_acc:.4f}, {result.seconds_per_epoch:.1f} s per epoch, "
             f"checkpoint {result.checkpoint}")
         summary = result.summary()

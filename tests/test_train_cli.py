@@ -23,6 +23,16 @@ NEUTRAL = ["the", "movie", "film", "plot", "actor", "was", "a", "and", "it", "sc
 STAR_WORDS = {1: "abysmal", 2: "poor", 3: "weak", 4: "mediocre", 7: "decent", 8: "fine", 9: "excellent", 10: "masterpiece"}
 
 
+def write_unlabeled(folder: Path, reviews: int = 40) -> None:
+    """``train/unsup``: reviews without labels (rating 0), for the language model of the pretrained recipe."""
+    rng = random.Random(1)
+    directory = folder / "train" / "unsup"
+    directory.mkdir(parents=True, exist_ok=True)
+    for i in range(reviews):
+        tokens = rng.choices(NEUTRAL + GOOD + BAD, k=rng.randint(6, 14))
+        (directory / f"{i}_0.txt").write_text(" ".join(tokens) + ".", encoding="utf-8")
+
+
 def write_tiny_imdb(root: Path, per_folder: int = 24, star_words: bool = False) -> Path:
     """An aclImdb-shaped folder: short reviews whose sentiment words give the label away.
 
@@ -293,3 +303,50 @@ def test_nbsvm_from_the_command_line(capsys, tiny_imdb):
         train.main(["--model", "nbsvm", "--epochs", "2"])
     assert exit_info.value.code == 2
     assert_one_line_error(capsys.readouterr().err, "--epochs does not apply to --model nbsvm")
+
+
+def test_pretrained_recipe_counts_its_pretraining_and_can_reuse_the_language_model(capsys, tmp_path, monkeypatch):
+    folder = write_tiny_imdb(tmp_path / "imdb")
+    write_unlabeled(folder)
+    monkeypatch.setattr(train.RECIPES["pretrained"], "pretrain_minutes", 0.02)  # about a second of pretraining
+    from course_utils import lm
+    copies = []
+    real_copy = lm.copy_into_classifier
+
+    def recording_copy(language_model, classifier, **options):  # the classifier starts from the language model
+        real_copy(language_model, classifier, **options)
+        copies.append(torch.equal(classifier.rnn.layers[0][0].weight_hh_l0, language_model.rnn.weight_hh_l0)
+                      and options["direction"] == 0)
+
+    monkeypatch.setattr(lm, "copy_into_classifier", recording_copy)
+    code, out, _ = run_main(capsys, "--model", "pretrained", "--imdb-folder", folder, "--epochs", "1", "--json",
+                            "--no-progress")
+    assert code == 0
+    first = json.loads(out)
+    assert first["lm_reused"] is False and 0 < first["pretraining_seconds"] < first["training_seconds"]
+    assert first["lm_valid_perplexity"] > 1
+    lm_path = Path(first["lm_checkpoint"])
+    assert lm_path.name == "pretrained-lm.pt" and lm_path.is_file()
+
+    assert copies == [True]
+    language_model, vocabulary, saved = lm.load_lm(lm_path)
+    data = train.prepare_imdb(folder=folder)
+    assert vocabulary.itos[:len(data.vocab)] == data.vocab.itos
+
+    code, out, _ = run_main(capsys, "--model", "pretrained", "--imdb-folder", folder, "--epochs", "1", "--json",
+                            "--no-progress", "--lm", lm_path)
+    again = json.loads(out)
+    assert code == 0 and again["lm_reused"] is True and copies == [True, True]
+    assert again["pretraining_seconds"] == pytest.approx(saved["pretraining_seconds"])
+    assert again["training_seconds"] >= again["pretraining_seconds"]
+
+
+def test_lm_option_errors_are_one_line(capsys, tiny_imdb, tmp_path):
+    with pytest.raises(SystemExit):
+        train.main(["--model", "best", "--lm", str(tmp_path / "x.pt")])
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "only to a pretrained recipe" in err
+    with pytest.raises(SystemExit):
+        train.main(["--model", "pretrained", "--lm", str(tmp_path / "missing.pt")])
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no such file" in err
