@@ -904,8 +904,9 @@ def make_parser() -> argparse.ArgumentParser:
     train.add_argument("--imdb-folder", type=Path, metavar="PATH", help="an aclImdb-shaped folder instead of the full data")
     train.add_argument("--embedding-dim", type=_positive_int, default=100, metavar="N",
                        help="embedding size (default 100; a classifier it starts must have the same)")
-    train.add_argument("--hidden-size", type=_positive_int, default=128, metavar="N",
-                       help="LSTM size (default 128; a classifier it starts must have the same)")
+    train.add_argument("--hidden-size", type=_positive_int, default=64, metavar="N",
+                       help="LSTM size (default 64, as the course's best classifier, which it can then start: "
+                            "python -m course_utils.train --model pretrained --lm PATH)")
     train.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default 0)")
     train.add_argument("--json", action="store_true", help="print one JSON object with the results on stdout")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")

@@ -587,6 +587,8 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    from .lm import LMCheckpointError  # here, not at the top: course_utils.lm imports this module
+
     parser = make_parser()
     args = parser.parse_args(argv)
     if args.model == "nbsvm":
@@ -614,9 +616,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         start = time.perf_counter()
         data = prepare_imdb(limit=args.limit, folder=args.imdb_folder, target=RECIPES[args.model].target)
         log(f"data: {data} ({time.perf_counter() - start:.1f} s)")
-        result = train_model(args.model, data, epochs=args.epochs, seed=args.seed, checkpoint=args.checkpoint,
-                             progress=not args.no_progress, log=log, refit=args.refit, lm_checkpoint=args.lm,
-                             limit=args.limit, folder=args.imdb_folder)
+        try:
+            result = train_model(args.model, data, epochs=args.epochs, seed=args.seed, checkpoint=args.checkpoint,
+                                 progress=not args.no_progress, log=log, refit=args.refit, lm_checkpoint=args.lm,
+                                 limit=args.limit, folder=args.imdb_folder)
+        except (ValueError, LMCheckpointError) as error:  # e.g. a language model of other sizes or vocabulary
+            print(f"python -m course_utils.train: error: {error}", file=sys.stderr)
+            return 2
         log(f"{args.model}: test accuracy {result.test_acc:.4f}, {result.seconds_per_epoch:.1f} s per epoch, "
             f"checkpoint {result.checkpoint}")
         summary = result.summary()

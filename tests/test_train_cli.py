@@ -350,3 +350,15 @@ def test_lm_option_errors_are_one_line(capsys, tiny_imdb, tmp_path):
         train.main(["--model", "pretrained", "--lm", str(tmp_path / "missing.pt")])
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "no such file" in err
+
+
+def test_a_language_model_of_other_sizes_is_refused_in_one_line(capsys, tiny_imdb, tmp_path):
+    from course_utils import lm
+
+    data = train.prepare_imdb(folder=tiny_imdb)
+    vocabulary = lm.lm_vocab(data.vocab)
+    small = lm.build_lm(len(vocabulary), embedding_dim=4, hidden_size=4)
+    path = lm.save_lm(tmp_path / "small-lm.pt", small, vocabulary, extra={"pretraining_seconds": 1.0})
+    code, _, err = run_main(capsys, "--model", "pretrained", "--imdb-folder", tiny_imdb, "--lm", path, "--no-progress")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "Embedding sizes differ" in err and "Traceback" not in err
