@@ -940,10 +940,15 @@ def pretrain(
     lm_data = prepare_lm_data(limit=limit, folder=folder, seed=seed, data=data)
     set_seed(seed)
     model = build_lm(len(lm_data.vocab), embedding_dim=embedding_dim, hidden_size=hidden_size)
-    history = train_lm(model, batchify(lm_data.train, _rows(lm_data.train)), batchify(lm_data.valid, _rows(lm_data.valid)),
-                       bptt=BPTT, lr=LR, clip=CLIP, epochs=None, max_seconds=minutes * 60, log=log,
-                       progress=progress, device=device)
-    return model, lm_data, history
+    return model, lm_data, train_for(model, lm_data, minutes, log, progress, device)
+
+
+def train_for(model: LanguageModel, lm_data: LMData, minutes: float, log: Optional[Callable[[str], None]] = print,
+              progress: bool = False, device: Optional[torch.device] = None) -> LMHistory:
+    """Train ``model`` on ``lm_data`` for ``minutes`` with the command line's settings; validate once at the end."""
+    return train_lm(model, batchify(lm_data.train, _rows(lm_data.train)), batchify(lm_data.valid, _rows(lm_data.valid)),
+                    bptt=BPTT, lr=LR, clip=CLIP, epochs=None, max_seconds=minutes * 60, log=log,
+                    progress=progress, device=device)
 
 
 def _generate_command(args: argparse.Namespace) -> int:
@@ -979,10 +984,7 @@ def _train_command(args: argparse.Namespace) -> int:
         set_seed(args.seed)
         model = build_lm(len(data.vocab), embedding_dim=args.embedding_dim, hidden_size=args.hidden_size)
     device = get_device()
-    train_data = batchify(data.train, _rows(data.train))
-    valid_data = batchify(data.valid, _rows(data.valid))
-    history = train_lm(model, train_data, valid_data, bptt=BPTT, lr=LR, clip=CLIP, epochs=None,
-                       max_seconds=args.minutes * 60, log=log, progress=not args.no_progress, device=device)
+    history = train_for(model, data, args.minutes, log, progress=not args.no_progress, device=device)
     valid_loss = history.valid_loss[-1]
     summary = {
         "train_perplexity": round(perplexity(history.train_loss[-1]), 2),  # the last logged interval
