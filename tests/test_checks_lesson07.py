@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from checker_testing import not_implemented, rejects
+from checker_testing import devices_seen, not_implemented, rejects
 from course_utils.checks import fresh_checks
 from course_utils.checks.lesson07 import check_attention_context, check_decoder_step, check_masked_attention_weights
 
@@ -184,3 +184,18 @@ def test_fresh_checks_finds_lesson_7():
     checks.check_masked_attention_weights(weights_fill)
     checks.check_attention_context(context_einsum)
     checks.check_decoder_step(step_bmm)
+
+
+# --- devices ---------------------------------------------------------------------------------
+def test_checkers_give_the_student_tensors_on_the_requested_device():
+    assert devices_seen(check_masked_attention_weights, lambda *args: args) == {"meta"}
+    assert devices_seen(check_attention_context, lambda *args: args) == {"meta"}
+    decoder_tensors = lambda previous, state, states, mask, embedding, cell, combine, out: [  # noqa: E731
+        previous, state, states, mask, *embedding.parameters(), *cell.parameters(), *combine.parameters(),
+        *out.parameters()]
+    assert devices_seen(check_decoder_step, decoder_tensors) == {"meta"}
+
+
+def test_a_result_on_another_device_is_named():
+    rejects(lambda fn: check_masked_attention_weights(fn, device="meta"),
+            lambda scores, mask: torch.zeros(scores.shape), "is on the cpu device, but its inputs were on meta")

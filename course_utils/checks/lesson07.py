@@ -6,10 +6,13 @@ The oracle is the course's ``course_utils.attention`` (itself proved equal to Py
 the checker runs the mistakes students often make (softmax over the wrong dimension, the mask
 applied after the softmax, padding not masked, scores not scaled...) and names the one that matches.
 Inputs are small and random, drawn from a local generator: the student's random state is untouched.
+Each checker takes a ``device`` (``None``: the notebooks' default, see ``_common``): the student's
+code gets its tensors (and the decoder's layers) there, and its results must come back on it.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import random
 from typing import Callable
@@ -18,7 +21,8 @@ import torch
 
 from ..attention import dot_product_attention, masked_softmax
 from ..seq2seq import Seq2Seq
-from ._common import assert_tensor, call_student, describe, first_matching_mistake, is_close, success
+from ._common import (Device, call_student, describe, first_matching_mistake, is_close, resolve_device, result_on,
+                      success)
 
 Tensor = torch.Tensor
 
@@ -71,17 +75,18 @@ def _weights_mistakes(scores: Tensor, mask: Tensor) -> list:
     ]
 
 
-def check_masked_attention_weights(masked_attention_weights: Callable, seed: int = 0) -> None:
+def check_masked_attention_weights(masked_attention_weights: Callable, seed: int = 0, device: Device = None) -> None:
     """Check ``masked_attention_weights(scores, mask) -> weights``: scores (batch, steps), mask
     (batch, steps) True at real steps; weights (batch, steps), >= 0, each row summing to 1, and
     exactly 0 at padded steps (a softmax over the steps after setting padded scores to -inf)."""
+    device = resolve_device(device)
     for trial in range(3):
         x = _inputs(seed * 10 + trial)
         scores, mask = x["scores"], x["mask"]
-        given = scores.clone()
-        got = call_student(masked_attention_weights, given, mask.clone(), name="masked_attention_weights")
-        got = assert_tensor(got, "masked_attention_weights(scores, mask)").detach()
-        if not torch.equal(given, scores):
+        given = scores.to(device, copy=True)
+        got = call_student(masked_attention_weights, given, mask.to(device, copy=True), name="masked_attention_weights")
+        got = result_on(got, device, "masked_attention_weights(scores, mask)")
+        if not torch.equal(given.cpu(), scores):
             raise AssertionError("masked_attention_weights changed `scores` in place: use masked_fill (no underscore), "
                                  "which returns a new tensor.")
         expected = masked_softmax(scores, mask)
@@ -130,20 +135,21 @@ def _context_mistakes(query: Tensor, keys: Tensor, values: Tensor, mask: Tensor)
     ]
 
 
-def check_attention_context(attention_context: Callable, seed: int = 0) -> None:
+def check_attention_context(attention_context: Callable, seed: int = 0, device: Device = None) -> None:
     """Check ``attention_context(query, keys, values, mask) -> (context, weights)``: query (batch, d),
     keys (batch, steps, d), values (batch, steps, d_v), mask (batch, steps); scores
     ``keys . query / sqrt(d)``, masked softmax over the steps, ``context = sum_i weights_i * values_i``:
     context (batch, d_v), weights (batch, steps). The oracle equals F.scaled_dot_product_attention."""
+    device = resolve_device(device)
     for trial in range(3):
         x = _inputs(seed * 10 + trial, d=(4, 9, 16)[trial])
         query, keys, values, mask = x["query"], x["keys"], x["values"], x["mask"]
-        got = call_student(attention_context, query.clone(), keys.clone(), values.clone(), mask.clone(),
+        got = call_student(attention_context, *(t.to(device, copy=True) for t in (query, keys, values, mask)),
                            name="attention_context")
         if not isinstance(got, (tuple, list)) or len(got) != 2:
             raise AssertionError(f"attention_context should return a pair (context, weights), got {describe(got)}.")
-        context = assert_tensor(got[0], "context (the first value)").detach()
-        weights = assert_tensor(got[1], "weights (the second value)").detach()
+        context = result_on(got[0], device, "context (the first value)")
+        weights = result_on(got[1], device, "weights (the second value)")
         expected_context, expected_weights = dot_product_attention(query, keys, values, mask)
         batch, steps, d_v = values.shape
         _check_shape(context, expected_context, "context", {
@@ -203,23 +209,25 @@ def _step_mistakes(model: Seq2Seq, c: dict) -> list:
     ]
 
 
-def check_decoder_step(decoder_step: Callable, seed: int = 0) -> None:
+def check_decoder_step(decoder_step: Callable, seed: int = 0, device: Device = None) -> None:
     """Check ``decoder_step(previous, state, encoder_states, mask, embedding, cell, combine, out)
     -> (logits, new_state, weights)``, one step of lesson 7's decoder with attention:
     ``new_state = cell(embedding(previous), state)``; scaled dot-product attention with ``new_state``
     as the query over ``encoder_states`` (keys and values) with ``mask``;
     ``logits = out(tanh(combine(cat[new_state, context])))``. Oracle: ``Seq2Seq.decode_step``."""
+    device = resolve_device(device)
     for trial in range(3):
         model, c = _decoder_case(seed * 10 + trial)
         with torch.no_grad():
             expected = model.decode_step(c["previous"], c["state"], c["encoder_states"], c["mask"])
-        args = [t.clone() for t in (c["previous"], c["state"], c["encoder_states"], c["mask"])]
+        student_model = copy.deepcopy(model).to(device)  # the student's layers, on the student's device
+        args = [c[k].to(device, copy=True) for k in ("previous", "state", "encoder_states", "mask")]
         with torch.no_grad():
-            got = call_student(decoder_step, *args, model.embedding, model.decoder, model.combine, model.out,
-                               name="decoder_step")
+            got = call_student(decoder_step, *args, student_model.embedding, student_model.decoder,
+                               student_model.combine, student_model.out, name="decoder_step")
         if not isinstance(got, (tuple, list)) or len(got) != 3:
             raise AssertionError(f"decoder_step should return (logits, new_state, weights), got {describe(got)}.")
-        got = tuple(assert_tensor(t, name).detach() for t, name in zip(got, ("logits", "new_state", "weights")))
+        got = tuple(result_on(t, device, name) for t, name in zip(got, ("logits", "new_state", "weights")))
         for g, e, name in zip(got, expected, ("logits", "new_state", "weights")):
             _check_shape(g, e, name, {})
         if is_close(got, tuple(expected)):
