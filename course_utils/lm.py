@@ -42,7 +42,8 @@ from tqdm.auto import tqdm
 
 from .data import IMDBDataError, default_data_dir, load_unlabeled
 from .text import PAD_INDEX, UNK_INDEX, Vocab, tokenize, tokenize_all
-from .train import ImdbData, _OneLineParser, _positive_int, prepare_imdb
+from .cli import OneLineParser, positive_float, positive_int
+from .splits import ImdbData, prepare_imdb
 from .training import get_device, set_seed
 
 EOS_TOKEN = "<eos>"
@@ -868,43 +869,33 @@ PROG = "python -m course_utils.lm"
 BATCH_SIZE, BPTT, LR, CLIP = 64, 64, 3e-3, 0.25
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
-    if not value > 0 or math.isinf(value):
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    return value
-
-
 def make_parser() -> argparse.ArgumentParser:
-    parser = _OneLineParser(prog=PROG, description="Train the course's LSTM language model on IMDb text, or let it write.")
+    parser = OneLineParser(prog=PROG, description="Train the course's LSTM language model on IMDb text, or let it write.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="{generate,train}",
-                                     parser_class=_OneLineParser)
+                                     parser_class=OneLineParser)
 
     gen = commands.add_parser("generate", help="continue a prompt with a trained language model")
     gen.add_argument("prompt", help="the first words, e.g. 'this movie is'")
-    gen.add_argument("--words", type=_positive_int, default=40, metavar="N", help="at most N words (default 40)")
-    gen.add_argument("--temperature", type=_positive_float, default=1.0, metavar="T",
+    gen.add_argument("--words", type=positive_int, default=40, metavar="N", help="at most N words (default 40)")
+    gen.add_argument("--temperature", type=positive_float, default=1.0, metavar="T",
                      help="> 0; below 1 is safer, above 1 wilder (default 1.0)")
-    gen.add_argument("--top-k", type=_positive_int, metavar="K", help="draw only among the K most likely words")
+    gen.add_argument("--top-k", type=positive_int, metavar="K", help="draw only among the K most likely words")
     gen.add_argument("--greedy", action="store_true", help="always take the most likely word")
     gen.add_argument("--seed", type=int, default=0, metavar="N", help="random seed of the draws (default 0)")
     gen.add_argument("--checkpoint", type=Path, metavar="PATH", help="the model (default data/checkpoints/lm.pt)")
 
     train = commands.add_parser("train", help="train (or go on training) the language model for some minutes")
-    train.add_argument("--minutes", type=_positive_float, default=10.0, metavar="M",
+    train.add_argument("--minutes", type=positive_float, default=10.0, metavar="M",
                        help="minutes of training (default 10; loading the data and validating come on top)")
     train.add_argument("--checkpoint", type=Path, metavar="PATH",
                        help="where to save (default data/checkpoints/lm.pt, or lm-backward.pt with --backward)")
     train.add_argument("--resume", action="store_true", help="go on training the model saved at --checkpoint")
     train.add_argument("--backward", action="store_true", help="a backward model: each review read from its end")
-    train.add_argument("--limit", type=_positive_int, metavar="N", help="use at most N reviews of each split (quick runs)")
+    train.add_argument("--limit", type=positive_int, metavar="N", help="use at most N reviews of each split (quick runs)")
     train.add_argument("--imdb-folder", type=Path, metavar="PATH", help="an aclImdb-shaped folder instead of the full data")
-    train.add_argument("--embedding-dim", type=_positive_int, default=100, metavar="N",
+    train.add_argument("--embedding-dim", type=positive_int, default=100, metavar="N",
                        help="embedding size (default 100; a classifier it starts must have the same)")
-    train.add_argument("--hidden-size", type=_positive_int, default=64, metavar="N",
+    train.add_argument("--hidden-size", type=positive_int, default=64, metavar="N",
                        help="LSTM size (default 64, as the course's best classifier, which it can then start: "
                             "python -m course_utils.train --model pretrained --lm PATH)")
     train.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default 0)")

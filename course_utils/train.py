@@ -50,15 +50,16 @@ from typing import Optional, Sequence
 import torch
 from torch import nn
 
-from .baselines import (NBSVM, class_of_stars, majority_baseline, mean_absolute_error, polarity_baseline,
+from . import lm
+from .baselines import (NBSVM, majority_baseline, mean_absolute_error, polarity_baseline,
                         star_accuracy, stars_from_probabilities, stars_of_class)
-from .data import default_data_dir, load_imdb, load_imdb_ratings, train_valid_split
+from .cli import OneLineParser, positive_int, significant
+from .data import default_data_dir
 from .models import SentimentClassifier, build_model, count_parameters
-from .text import Vocab, tokenize_all
+from .splits import ImdbData, load_splits, polarity_of, prepare_imdb, tokenize_splits
 from .training import (Example, History, accuracy_of, fit, get_device, make_loader, predict_probabilities, set_seed,
                        truncate)
 
-TARGETS = ("polarity", "stars")  # what a label is: 1 positive / 0 negative, or the class index 0..7 of the rating
 STAR_RULES = ("argmax", "median")  # how a distribution over the 8 ratings becomes one rating
 
 
@@ -160,104 +161,6 @@ RECIPES: dict[str, Recipe] = {
     ),
 }
 
-MIN_FREQ = 5  # words seen fewer than 5 times in the 20,000 training reviews become <unk>
-
-
-@dataclass
-class ImdbData:
-    """The three splits as ``(token ids, label)`` lists, and the vocabulary built from ``train`` only.
-
-    ``target`` says what the labels are: ``"polarity"`` (1 positive, 0 negative) or ``"stars"``
-    (the class index 0..7 of the rating, see ``baselines.class_of_stars``).
-    """
-
-    vocab: Vocab
-    train: list[Example]
-    valid: list[Example]
-    test: list[Example]
-    target: str = "polarity"
-
-    def __repr__(self) -> str:
-        sizes = ", ".join(f"{name}={len(getattr(self, name)):,}" for name in ("train", "valid", "test"))
-        target = "" if self.target == "polarity" else f", target={self.target!r}"
-        return f"ImdbData({sizes}, vocab={len(self.vocab):,}{target})"
-
-
-def polarity_of(label: int, target: str = "polarity") -> int:
-    """1 for a positive review, 0 for a negative one, whatever the label means.
-
-    A polarity label is already that; a star class is positive when its rating is 7 or more.
-    """
-    if target == "stars":
-        return int(stars_of_class(label) >= 7)
-    return int(label)
-
-
-def _subset(reviews: list, limit: Optional[int], target: str = "polarity") -> list:
-    """At most ``limit`` reviews, half negative and half positive (the lists hold negatives first)."""
-    if limit is None or limit >= len(reviews):
-        return reviews
-    negatives = [r for r in reviews if polarity_of(r[1], target) == 0]
-    positives = [r for r in reviews if polarity_of(r[1], target) == 1]
-    return negatives[: limit // 2] + positives[: limit - limit // 2]
-
-
-def load_splits(
-    limit: Optional[int] = None, folder: Optional[Path] = None, seed: int = 0, target: str = "polarity"
-) -> dict[str, list[tuple[str, int]]]:
-    """The reviews of the three splits as ``(text, label)`` lists: ``{"train", "valid", "test"}``.
-
-    The 25,000 training reviews are split 20,000 / 5,000 (a fifth for validation, fixed seed).
-    ``target="polarity"``: label 1 = positive, 0 = negative (``load_imdb``). ``target="stars"``:
-    label = the class index 0..7 of the rating (``load_imdb_ratings``). Both loaders list the same
-    reviews in the same order, and the split depends only on their number and the seed, so both
-    targets get exactly the same reviews in every split.
-    """
-    if target not in TARGETS:
-        raise ValueError(f"target must be one of {TARGETS}, got {target!r}.")
-    loaded = {}
-    for split in ("train", "test"):
-        if target == "polarity":
-            reviews = load_imdb(split, folder=folder)
-        else:
-            reviews = [(text, class_of_stars(stars)) for text, stars in load_imdb_ratings(split, folder=folder)]
-        loaded[split] = _subset(reviews, limit, target)
-    train, valid = train_valid_split(loaded["train"], n_valid=len(loaded["train"]) // 5, seed=seed)
-    return {"train": train, "valid": valid, "test": loaded["test"]}
-
-
-def tokenize_splits(splits: dict[str, list[tuple[str, int]]], cache: bool = False) -> dict[str, list[list[str]]]:
-    """The tokens of every review of every split; ``cache=True`` keeps them in ``data/cache`` (``tokenize_all``)."""
-    cache_dir = default_data_dir() / "cache" if cache else None
-    return {name: tokenize_all([text for text, _ in reviews], cache_dir=cache_dir) for name, reviews in splits.items()}
-
-
-def prepare_imdb(
-    min_freq: int = MIN_FREQ,
-    limit: Optional[int] = None,
-    folder: Optional[Path] = None,
-    seed: int = 0,
-    cache: bool = True,
-    target: str = "polarity",
-) -> ImdbData:
-    """Load, split, tokenize and encode IMDb: the steps lessons 3 and 6 show one by one.
-
-    The 25,000 training reviews are split 20,000 / 5,000 (a fifth for validation, fixed seed); the
-    vocabulary is built from the 20,000 only. ``limit`` keeps that many reviews of each split,
-    ``folder`` reads a (tiny) aclImdb-shaped folder; tokenized texts are cached only for the full data.
-    ``target="stars"`` labels each review with its rating's class index 0..7 instead of its
-    polarity (lesson 8): same reviews, same split, same vocabulary, only the labels differ.
-    """
-    splits = load_splits(limit, folder, seed, target)
-    tokens = tokenize_splits(splits, cache=cache and limit is None and folder is None)
-    vocab = Vocab.build(tokens["train"], min_freq=min_freq)
-    encoded = {
-        name: [(vocab.encode(t) or [1], label) for t, (_, label) in zip(tokens[name], reviews)]  # [1] = <unk>: never empty
-        for name, reviews in splits.items()
-    }
-    return ImdbData(vocab, encoded["train"], encoded["valid"], encoded["test"], target)
-
-
 @dataclass
 class TrainResult:
     """What ``train_model`` returns: the trained model (best epoch restored) and its measurements."""
@@ -307,9 +210,9 @@ class TrainResult:
             "best_epoch": self.history.best_epoch,
             "test_loss": round(self.test_loss, 4),
             "test_acc": round(self.test_acc, 4),
-            "seconds_per_epoch": _significant(self.seconds_per_epoch),  # tiny runs take milliseconds
-            "training_seconds": _significant(self.fit_seconds + self.pretraining_seconds),  # pretraining included
-            "reviews_per_second": _significant(self.reviews_per_second),
+            "seconds_per_epoch": significant(self.seconds_per_epoch),  # tiny runs take milliseconds
+            "training_seconds": significant(self.fit_seconds + self.pretraining_seconds),  # pretraining included
+            "reviews_per_second": significant(self.reviews_per_second),
             "parameters": self.parameters,
             "train_reviews": self.train_reviews,
             "device": self.device,
@@ -411,7 +314,6 @@ def train_model(
     set_seed(seed)
     model = build_model(len(data.vocab), **recipe.model)
     if pretraining is not None:
-        from . import lm  # here, not at the top: course_utils.lm imports this module
         lm.copy_into_classifier(language_model, model, direction=0, lm_vocabulary=lm_vocabulary,
                                 classifier_vocabulary=data.vocab)
 
@@ -453,7 +355,6 @@ def _language_model(name: str, data: ImdbData, recipe: Recipe, lm_checkpoint: Op
     Returns ``(language model, its vocabulary, summary)``; the summary's ``pretraining_seconds``
     are those the model trained, also when it was loaded (they are part of the recipe's cost).
     """
-    from . import lm  # here, not at the top: course_utils.lm imports this module
 
     if lm_checkpoint is not None:
         language_model, vocabulary, saved = lm.load_lm(lm_checkpoint, device)
@@ -517,7 +418,7 @@ def train_nbsvm(
         "refit": refit,
         "val_acc": [round(val_acc, 4)] if val_acc is not None else [],
         "test_acc": round(test_acc, 4),
-        "training_seconds": _significant(seconds),
+        "training_seconds": significant(seconds),
         "parameters": len(model.r) + 1,
         "train_reviews": sum(len(splits[name]) for name in train_names),
         "device": "cpu",
@@ -551,35 +452,12 @@ def star_baselines(
         "majority_acc": round(majority_acc, 4),
         "majority_mae": round(majority_mae, 4),
         "baseline_polarity_acc": round(polarity_acc, 4),
-        "baseline_seconds": _significant(seconds),
+        "baseline_seconds": significant(seconds),
     }
 
 
-def _significant(value: float, digits: int = 4) -> float:
-    """``value`` rounded to ``digits`` significant digits (never to 0 for a positive value)."""
-    return float(f"{value:.{digits}g}")
-
-
-class _OneLineParser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line that lists the valid choices."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        usage = " ".join(self.format_usage().split())  # argparse's own usage line, on one line
-        self.exit(2, f"{self.prog}: error: {message} ({usage})\n")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
 def make_parser() -> argparse.ArgumentParser:
-    parser = _OneLineParser(
+    parser = OneLineParser(
         prog="python -m course_utils.train",
         description="Train one of the course's sentiment models on IMDb and test it once.",
         epilog="Models: " + "; ".join(f"{name}: {r.description}" for name, r in RECIPES.items())
@@ -587,9 +465,9 @@ def make_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--model", required=True, choices=[*RECIPES, "nbsvm"],
                         help="which recipe to train (nbsvm: the non-neural baseline of lesson 8)")
-    parser.add_argument("--epochs", type=_positive_int, metavar="N", help="number of epochs (default: the recipe's)")
+    parser.add_argument("--epochs", type=positive_int, metavar="N", help="number of epochs (default: the recipe's)")
     parser.add_argument("--json", action="store_true", help="print one JSON object with the results on stdout")
-    parser.add_argument("--limit", type=_positive_int, metavar="N", help="use at most N reviews of each split (quick runs)")
+    parser.add_argument("--limit", type=positive_int, metavar="N", help="use at most N reviews of each split (quick runs)")
     parser.add_argument("--imdb-folder", type=Path, metavar="PATH", help="an aclImdb-shaped folder to use instead of the full data set")
     parser.add_argument("--seed", type=int, metavar="N", default=0, help="random seed (default 0)")
     parser.add_argument("--checkpoint", type=Path, metavar="PATH", help="where to save the best model (default data/checkpoints/NAME.pt)")
@@ -604,8 +482,6 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from .lm import LMCheckpointError  # here, not at the top: course_utils.lm imports this module
-
     parser = make_parser()
     args = parser.parse_args(argv)
     if args.model == "nbsvm":
@@ -637,7 +513,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             result = train_model(args.model, data, epochs=args.epochs, seed=args.seed, checkpoint=args.checkpoint,
                                  progress=not args.no_progress, log=log, refit=args.refit, lm_checkpoint=args.lm,
                                  limit=args.limit, folder=args.imdb_folder)
-        except (ValueError, LMCheckpointError) as error:  # e.g. a language model of other sizes or vocabulary
+        except (ValueError, lm.LMCheckpointError) as error:  # e.g. a language model of other sizes or vocabulary
             print(f"python -m course_utils.train: error: {error}", file=sys.stderr)
             return 2
         log(f"{args.model}: test accuracy {result.test_acc:.4f}, {result.seconds_per_epoch:.1f} s per epoch, "
