@@ -23,9 +23,10 @@ from __future__ import annotations
 import copy
 import random
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence, Union
+from typing import Callable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -47,6 +48,39 @@ def set_seed(seed: int = 0) -> None:
 def get_device() -> torch.device:
     """The GPU when there is one, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _tf32_backends() -> list:
+    """The settings that decide whether float32 maths on an NVIDIA GPU may use TF32.
+
+    PyTorch 2.9 and later name them ``fp32_precision`` ("tf32" or "ieee"); older versions have
+    the booleans ``allow_tf32``. Returned as ``(object, attribute, value meaning 'full float32')``.
+    """
+    cuda, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+    if hasattr(cudnn, "rnn") and hasattr(cudnn.rnn, "fp32_precision"):
+        return [(cuda, "fp32_precision", "ieee"), (cudnn.rnn, "fp32_precision", "ieee"),
+                (cudnn.conv, "fp32_precision", "ieee")]
+    return [(cuda, "allow_tf32", False), (cudnn, "allow_tf32", False)]
+
+
+@contextmanager
+def full_float32() -> Iterator[None]:
+    """Inside this block, float32 maths on a GPU is done in full float32 (no TF32).
+
+    On NVIDIA GPUs since Ampere (Colab's A100 and L4, for example) cuDNN's recurrent layers use
+    TF32 by default: inputs rounded to 10 bits of mantissa, errors near 1e-3 instead of 1e-7. That
+    is fine for training, but not for checking "my loop equals ``nn.LSTM``" to 1e-5. Checks of
+    exactness run inside ``with full_float32():``; the settings are put back afterwards. On a CPU
+    nothing changes (it never uses TF32).
+    """
+    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in _tf32_backends()]
+    try:
+        for owner, name, exact in _tf32_backends():
+            setattr(owner, name, exact)
+        yield
+    finally:
+        for owner, name, value in saved:
+            setattr(owner, name, value)
 
 
 def truncate(ids: Sequence[int], max_len: Optional[int], head: float = 0.5) -> list[int]:

@@ -343,3 +343,15 @@ def test_a_many_class_checkpoint_round_trip(tmp_path):
     assert again.config.num_classes == 8
     ids, labels, lengths = next(iter(make_loader(keyword_task(8), batch_size=8, shuffle=False)))
     assert torch.equal(again(ids, lengths), model(ids, lengths))
+
+
+def test_full_float32_turns_tf32_off_inside_and_restores_the_settings():
+    settings = training._tf32_backends()
+    before = [getattr(owner, name) for owner, name, _ in settings]
+    with training.full_float32():
+        assert [getattr(owner, name) for owner, name, _ in settings] == [exact for _, _, exact in settings]
+    assert [getattr(owner, name) for owner, name, _ in settings] == before
+    with pytest.raises(RuntimeError):
+        with training.full_float32():
+            raise RuntimeError("a failing check")
+    assert [getattr(owner, name) for owner, name, _ in settings] == before  # restored after an error too
