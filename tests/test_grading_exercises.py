@@ -10,8 +10,8 @@ notebooks are covered as they appear:
   exercise (the last one; in the first notebook an infinite loop) that also redefines every
   checker in an answer cell loses exactly that exercise's points.
 
-The notebooks are released once and graded twice (one nbgrader process per student), against a
-copy of this checkout's course_utils (grading restores files a submission changed, and must not
+The notebooks are released once and graded twice (one nbgrader process per student; the second
+time two students side by side), against a copy of this checkout's course_utils (grading restores files a submission changed, and must not
 touch the checkout). Attacks on the grader are in test_grading_security.py.
 """
 
@@ -27,9 +27,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from grading_fixture import course_clone
 
 from course_utils import instructor
-from course_utils.grading import layout
+from course_utils.grading.bench import replace_answer
 
 EXERCISES = sorted(instructor.DEFAULT_EXERCISES_DIR.glob(instructor.EXERCISE_GLOB))
 NAMES = [path.stem for path in EXERCISES]
@@ -100,15 +101,6 @@ def test_nbgrader_metadata(path: Path):
 # --------------------------------------------------------------------------------------------
 # Submissions made from the instructor versions
 # --------------------------------------------------------------------------------------------
-def replace_solution(source: str, body: list[str]) -> str:
-    """``source`` with the code between BEGIN and END SOLUTION replaced by ``body`` lines."""
-    lines = source.splitlines()
-    begin = next(i for i, line in enumerate(lines) if "### BEGIN SOLUTION" in line)
-    end = next(i for i, line in enumerate(lines) if "### END SOLUTION" in line)
-    indent = lines[begin][: len(lines[begin]) - len(lines[begin].lstrip())]
-    return "\n".join(lines[:begin] + [indent + line for line in body] + lines[end + 1:])
-
-
 def last_exercise(notebook) -> tuple[str, list[str]]:
     """The last solution cell's grade_id and the graded cells after it (its tests)."""
     ids = [nbgrader_meta(cell)["grade_id"] for cell in notebook.cells]
@@ -120,13 +112,8 @@ def last_exercise(notebook) -> tuple[str, list[str]]:
 def one_wrong(notebook, loop: bool = False):
     """The instructor version with the last exercise answered wrongly (``return None``), or
     with an infinite loop in it."""
-    notebook = copy.deepcopy(notebook)
     answer, _ = last_exercise(notebook)
-    body = ["while True:", "    pass"] if loop else ["return None"]
-    for cell in notebook.cells:
-        if nbgrader_meta(cell)["grade_id"] == answer:
-            cell.source = replace_solution(cell.source, body)
-    return notebook
+    return replace_answer(notebook, answer, ["while True:", "    pass"] if loop else ["return None"])
 
 
 def cheat(notebook):
@@ -155,11 +142,7 @@ def cell_seconds(path: Path) -> dict[str, float]:
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
     """A copy of what grading reads from the repository (course_utils, nbgrader_config.py)."""
-    folder = tmp_path_factory.mktemp("repo")
-    shutil.copytree(layout.REPO_ROOT / "course_utils", folder / "course_utils",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copyfile(layout.CONFIG_FILE, folder / layout.CONFIG_NAME)
-    return folder
+    return course_clone(tmp_path_factory.mktemp("repo"))
 
 
 @pytest.fixture(scope="module")
@@ -203,7 +186,7 @@ def student_runs(course, repo, instructor_run, tmp_path_factory):
         (subs / "student" / path.name).write_bytes(released.read_bytes())
         wrong = cheat(one_wrong(nbformat.read(path, as_version=4), loop=index == 0))
         nbformat.write(wrong, subs / "one_wrong" / path.name)
-    rows = instructor.grade(subs, course, timeout=timeout, repo=repo)
+    rows = instructor.grade(subs, course, timeout=timeout, repo=repo, jobs=2)  # side by side
     return {(row.student, row.notebook): row for row in rows}, timeout
 
 

@@ -29,6 +29,14 @@ EXERCISE_GLOB = "[0-9][0-9]_exercises.ipynb"
 DEFAULT_STUDENT_TIMEOUT = 30 * 60  # seconds for all notebooks of one student (a safety net)
 
 
+def default_jobs() -> int:
+    """How many students ``grade`` grades at a time by default: the cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def install_config(course_dir: Path, config_file: Path = CONFIG_FILE) -> None:
     """Create the course folder and copy the repository's ``nbgrader_config.py`` into it."""
     if not config_file.exists():
