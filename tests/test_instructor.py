@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import io
 import shutil
-from pathlib import Path
 
 import nbformat
 import pytest

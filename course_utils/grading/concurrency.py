@@ -72,6 +72,9 @@ class StudentGrader(Protocol):
     def discard(self, outcome: Outcome) -> None:
         """Throw the student's grade away (they are graded again)."""
 
+    def cancel(self, student: str) -> None:
+        """Stop grading a student who runs now (they are graded again)."""
+
 
 @dataclass
 class Schedule:
@@ -168,11 +171,13 @@ def _side_by_side(students: Sequence[str], grader: StudentGrader, guard: Guarded
                                *(s for s, (_, end) in kept.items() if end >= since)} - voided)
             for suspect in suspects:
                 kept.pop(suspect, None)
+                if suspect in running.values():
+                    grader.cancel(suspect)  # no need to finish: graded again anyway
             voided.update(suspects)
             later += suspects
             schedule.again += suspects
             schedule.touched += [name for name in shared if name not in schedule.touched]
-            what = f"the course's files ({', '.join(shared)})" if shared else f"{student}'s sandbox"
+            what = ", ".join(shared) if shared else f"{student}'s sandbox"
             say(f"note: {what} changed while {', '.join(suspects)} ran side by side: "
                 f"{'restored; ' if shared else ''}they are graded again, one at a time")
             grader.discard(outcome)

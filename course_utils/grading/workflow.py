@@ -189,6 +189,7 @@ class ClassGrading:
     schedule: Schedule = field(default_factory=Schedule)
     prepared: dict[str, dict[str, Prepared]] = field(default_factory=dict)
     finished: set[str] = field(default_factory=set)
+    sandboxes: dict[str, isolation.Sandbox] = field(default_factory=dict)  # of the students running
 
     def __post_init__(self) -> None:
         import nbformat
@@ -235,6 +236,7 @@ class ClassGrading:
             return Outcome(student, [rows[name] for name in sorted(rows)], None, time.perf_counter() - started)
 
         sandbox = isolation.open_sandbox(self.template, any(self._uses_course_utils[name] for name in readable))
+        self.sandboxes[student] = sandbox
         for notebook in readable:
             target = sandbox.course / "submitted" / student / notebook / f"{notebook}.ipynb"
             target.parent.mkdir(parents=True)
@@ -245,6 +247,7 @@ class ClassGrading:
                                          sandbox)
         finally:  # first stop what the student left running, then check the sandbox
             check = isolation.stop_sandbox(sandbox)
+            self.sandboxes.pop(student, None)
         for notebook in readable:
             if notebook in problems:
                 rows[notebook] = NotebookGrade(student, notebook, 0.0, self.points[notebook], "error",
@@ -254,6 +257,7 @@ class ClassGrading:
                                              prepared[notebook].notes, sandbox.database)
             rows[notebook].submitted_as = submitted_as[notebook]
             rows[notebook].flags = prepared[notebook].flags
+            _hide_folder(rows[notebook], str(sandbox.root), "<sandbox>")
         return Outcome(student, [rows[name] for name in sorted(rows)], check, time.perf_counter() - started,
                        sandbox)
 
@@ -280,6 +284,12 @@ class ClassGrading:
     def discard(self, outcome: Outcome) -> None:
         if outcome.sandbox is not None:
             isolation.remove_sandbox(outcome.sandbox)
+
+    def cancel(self, student: str) -> None:
+        """Kill the nbgrader run and kernels of a student running now (they carry its marker)."""
+        sandbox = self.sandboxes.get(student)
+        if sandbox is not None:
+            isolation.kill_leftovers(sandbox.token)
 
     def all_rows(self) -> list[NotebookGrade]:
         return [row for student in sorted(self.rows) for row in self.rows[student]]
@@ -325,6 +335,13 @@ def _mark(row: NotebookGrade, tampered: list[str]) -> None:
         listed = "; ".join(str(flag) for flag in row.flags[:5])
         more = f" and {len(row.flags) - 5} more" if len(row.flags) > 5 else ""
         row.reason = "; ".join(part for part in (f"flagged for a look: {listed}{more}", row.reason) if part)
+
+
+def _hide_folder(row: NotebookGrade, folder: str, name: str) -> None:
+    """Write ``name`` for the temporary ``folder`` in the reasons (the same in every run)."""
+    row.reason = row.reason.replace(folder, name)
+    for cell in row.cells:
+        cell.reason = cell.reason.replace(folder, name)
 
 
 def _summary_line(student: str, rows: list[NotebookGrade], seconds: float) -> str:
