@@ -101,23 +101,29 @@ def read_gradebook(summary_path: Path) -> list[NotebookGrade]:
     summary_path = Path(summary_path)
     with open(summary_path, newline="", encoding="utf-8") as file:
         reader = csv.DictReader(file)
-        missing = set(SUMMARY_COLUMNS) - set(reader.fieldnames or [])
+        missing = set(SUMMARY_COLUMNS) - set(reader.fieldnames or []) - {"content_hash"}  # older ones lack it
         if missing:
             raise ValueError(f"{summary_path} is not a gradebook of this course: no column {sorted(missing)}")
         rows = {(r["student"], r["notebook"]): NotebookGrade(
                     r["student"], r["notebook"], _number(r["score"]), _number(r["max_score"]), r["status"],
-                    r["reason"], r["submitted_as"], r["content_hash"]) for r in reader}
+                    r["reason"], r["submitted_as"], r.get("content_hash") or "") for r in reader}
     details = details_path(summary_path)
     if not details.exists():
         raise FileNotFoundError(f"{details} is missing (it belongs to {summary_path.name})")
     with open(details, newline="", encoding="utf-8") as file:
-        for r in csv.DictReader(file):
+        reader = csv.DictReader(file)
+        missing = set(DETAILS_COLUMNS) - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"{details} is not a gradebook's details file: no column {sorted(missing)}")
+        for r in reader:
             row = rows.get((r["student"], r["notebook"]))
             if row is None:  # written just before a crash, for a student not in the summary yet
                 continue
             if r["status"] == "flagged":
-                line, reason = FLAG_REASON.match(r["reason"]).groups()
-                row.flags.append(Flag(r["cell"], int(line), reason))
+                match = FLAG_REASON.match(r["reason"])
+                if match is None:
+                    raise ValueError(f"{details.name}: a flagged row without 'line N: ...': {r['reason'][:80]}")
+                row.flags.append(Flag(r["cell"], int(match[1]), match[2]))
             else:
                 row.cells.append(CellGrade(r["student"], r["notebook"], r["cell"], _number(r["score"]),
                                            _number(r["max_score"]), r["reason"]))

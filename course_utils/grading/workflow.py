@@ -133,7 +133,7 @@ def grade(
             isolation.definitions_digest(template.root / "gradebook.db"), [timeout, student_timeout, handed_in])
         hashes = {student: student_hash(fingerprint, contents[student], handed_in) for student in students}
         previous = course_dir / summary_name
-        kept = {} if regrade or not previous.exists() else reusable(read_gradebook(previous), hashes, handed_in)
+        kept = {} if regrade or not previous.exists() else _reusable(previous, hashes, handed_in)
         guard = isolation.GuardedFiles(repo, course_dir, Path(exercises_dir).resolve(),
                                        (summary_name, details_path(previous).name), template)
         todo = [student for student in students if student not in kept]
@@ -335,6 +335,15 @@ def _mark(row: NotebookGrade, tampered: list[str]) -> None:
         listed = "; ".join(str(flag) for flag in row.flags[:5])
         more = f" and {len(row.flags) - 5} more" if len(row.flags) > 5 else ""
         row.reason = "; ".join(part for part in (f"flagged for a look: {listed}{more}", row.reason) if part)
+
+
+def _reusable(previous: Path, hashes: dict[str, str], handed_in: list[str]) -> dict[str, list[NotebookGrade]]:
+    """The rows of the earlier gradebook ``previous`` that still hold (see ``resume``)."""
+    try:
+        return reusable(read_gradebook(previous), hashes, handed_in)
+    except (OSError, ValueError, KeyError) as exc:  # broken, or from another tool: grade everyone
+        print(f"note: {previous.name} cannot be read back ({exc}): every student is graded")
+        return {}
 
 
 def _hide_folder(row: NotebookGrade, folder: str, name: str) -> None:
