@@ -78,12 +78,11 @@ class StudentGrader(Protocol):
 
 @dataclass
 class Schedule:
-    """Who was graded how: ``alone`` (flagged), ``again`` (graded side by side when something
-    was touched, then again alone) and the touched files, for the summary and the report."""
+    """Who was graded how, for the summary: ``alone`` (flagged answers) and ``again`` (graded side
+    by side while something was touched, then again alone)."""
 
     alone: list[str] = field(default_factory=list)
     again: list[str] = field(default_factory=list)
-    touched: list[str] = field(default_factory=list)
 
 
 def grade_students(students: Sequence[str], grader: StudentGrader, guard: GuardedFiles, jobs: int,
@@ -176,7 +175,6 @@ def _side_by_side(students: Sequence[str], grader: StudentGrader, guard: Guarded
             voided.update(suspects)
             later += suspects
             schedule.again += suspects
-            schedule.touched += [name for name in shared if name not in schedule.touched]
             what = ", ".join(shared) if shared else f"{student}'s sandbox"
             say(f"note: {what} changed while {', '.join(suspects)} ran side by side: "
                 f"{'restored; ' if shared else ''}they are graded again, one at a time")
