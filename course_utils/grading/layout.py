@@ -8,6 +8,11 @@ Layout of the course folder (``grading/`` by default, git-ignored)::
     grading/submitted/<student>/01_exercises/01_exercises.ipynb   copied from SUBMISSIONS
     grading/autograded/<student>/01_exercises/01_exercises.ipynb  executed and scored
     grading/gradebook.db, gradebook.csv, gradebook_details.csv, logs/<student>.log
+    grading/report.html, report_01_exercises.png              what an instructor reads first
+    grading/gradebook-2-of-4.csv, gradebook_details-2-of-4.csv  written by `grade --shard 2/4`
+
+While students are graded, nbgrader works in a private copy of this folder per student (see
+``isolation``); the grader brings each student's results back here.
 
 Each exercise notebook ``NN_exercises.ipynb`` is its own nbgrader assignment ``NN_exercises``.
 """
