@@ -24,7 +24,8 @@ grader therefore
 Files that kernels read while students run (the start-up files, the template, each sandbox) are
 *live*: besides their bytes, the snapshot notes each file's and folder's inode and change time
 (``ctime``, which no process of the user can set back), so that a change that was undone before
-the check (write a ``.pth`` file, let another student's kernel start, delete it) still shows.
+the check (write a ``.pth`` file, let another student's kernel start, delete it) still shows (on
+Linux and macOS; Windows keeps the creation time there, so only lasting changes show).
 How ``concurrency`` uses this to keep the tamper check exact with students side by side is
 explained there.
 
