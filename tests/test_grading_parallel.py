@@ -198,7 +198,10 @@ def resumed(released, tmp_path_factory):
                str(released[1]), "--timeout", str(TIMEOUT), "--no-progress"]
     process = subprocess.Popen([sys.executable, "-m", "course_utils.instructor", *command, "--jobs", "1"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "TMPDIR": str(temp)})
+                               env={**os.environ, "TMPDIR": str(temp)},
+                               # Ctrl-C as in a terminal, also when these tests run in the background
+                               # (where a shell starts them with SIGINT ignored)
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     summary = course / "gradebook.csv"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (summary.exists() and "p_honest" in summary.read_text()):
