@@ -350,3 +350,22 @@ def test_report_shows_distributions_reasons_and_marked_students(tmp_path):
     picture = tmp_path / "report_01_exercises.png"
     assert 'src="report_01_exercises.png"' in page
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and picture.stat().st_size > 10_000
+
+
+def test_restoring_the_tests_keeps_what_was_graded_since(released, tmp_path):
+    """A student who rewrites the hidden tests in gradebook.db gets them restored, while the
+    grades written there since the snapshot (by students beside them) stay."""
+    database, backup = tmp_path / "gradebook.db", tmp_path / "backup.db"
+    shutil.copyfile(released[0] / "gradebook.db", database)
+    shutil.copyfile(database, backup)
+    tests = isolation.definitions_digest(database)
+    with sqlite3.connect(database) as connection:
+        connection.execute("INSERT INTO student (id) VALUES ('graded_since')")
+        connection.execute("UPDATE source_cell SET source = 'pass'")
+    connection.close()
+    assert isolation.definitions_digest(database) != tests
+    isolation.restore_definitions(database, backup)
+    assert isolation.definitions_digest(database) == tests
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("SELECT id FROM student").fetchall() == [("graded_since",)]
+    connection.close()

@@ -241,7 +241,7 @@ def definitions_digest(database: Path) -> bytes:
     return digest.digest()
 
 
-def _restore_definitions(database: Path, backup: Path) -> None:
+def restore_definitions(database: Path, backup: Path) -> None:
     """Put the assignment definitions of ``backup`` back into ``database``, keeping the
     submissions graded since (the whole backup when the tables themselves were broken)."""
     try:
@@ -312,7 +312,7 @@ class GuardedFiles:
         possible)."""
         changed = [self._name(key) for key in restore(self.before, self.watches)]
         if definitions_digest(self._database) != self._definitions:
-            _restore_definitions(self._database, self._backup)
+            restore_definitions(self._database, self._backup)
             changed.append(f"{self.course_dir.name}/gradebook.db (the assignments' tests)")
         return changed
 
