@@ -4,8 +4,9 @@ A submission runs as the instructor's user, so it can write wherever the instruc
 grader therefore
 
 1. copies what grading reads from the course (``course_utils``, the nbgrader course folder's
-   settings, tests and gradebook) **once**, into a :class:`Template` in a temporary folder, before
-   the first student runs; each student then gets a **private copy** of the template in a sandbox
+   settings, tests and gradebook) **once**, into a :class:`Template` in a temporary folder (in the
+   course folder, removed at the end), before the first student runs; each student then gets a
+   **private copy** of the template in a sandbox
    of their own (:class:`Sandbox`): a pristine ``course_utils`` first on the kernels'
    ``PYTHONPATH``, a private nbgrader course folder and gradebook, fresh and empty IPython and
    Jupyter settings folders; user site-packages are off (``PYTHONNOUSERSITE``) and kernels write

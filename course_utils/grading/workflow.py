@@ -24,7 +24,7 @@ from .layout import (CONFIG_NAME, DEFAULT_COURSE_DIR, DEFAULT_EXERCISES_DIR, DEF
                      released_notebooks, rmtree)
 from .nbgrader_run import autograde_student, run_nbgrader
 from .resume import course_fingerprint, reusable, student_hash
-from .results import NotebookGrade, copy_submission, forget_submission, max_scores, read_scores
+from .results import NotebookGrade, copy_submission, first_line, forget_submission, max_scores, read_scores
 from .shards import Shard
 from .submissions import Prepared, find_submissions, prepare_submission
 
@@ -124,7 +124,9 @@ def grade(
     submitted_as = {student: {notebook: str(path.relative_to(submissions))
                               for notebook, path in found[student].items()} for student in students}
     released = {name: (course_dir / "release" / name / f"{name}.ipynb").read_bytes() for name in handed_in}
-    work = Path(tempfile.mkdtemp(prefix="course-grading-"))
+    # the template and the sandboxes, in the course folder: each student's results are then moved
+    # into it by a rename (no copy of what a student's code wrote: big files, named pipes)
+    work = Path(tempfile.mkdtemp(prefix=".grading-run-", dir=course_dir))
     guard = None
     try:
         template = isolation.make_template(repo, course_dir, work)
@@ -253,8 +255,13 @@ class ClassGrading:
                 rows[notebook] = NotebookGrade(student, notebook, 0.0, self.points[notebook], "error",
                                                problems[notebook])
             else:
-                rows[notebook] = read_scores(sandbox.course, student, notebook, self.timeout,
-                                             prepared[notebook].notes, sandbox.database)
+                try:
+                    rows[notebook] = read_scores(sandbox.course, student, notebook, self.timeout,
+                                                 prepared[notebook].notes, sandbox.database)
+                except Exception as exc:  # noqa: BLE001  (the student's code broke its own gradebook?)
+                    rows[notebook] = NotebookGrade(
+                        student, notebook, 0.0, self.points[notebook], "error",
+                        f"nbgrader's scores could not be read ({type(exc).__name__}: {first_line(str(exc))})")
             rows[notebook].submitted_as = submitted_as[notebook]
             rows[notebook].flags = prepared[notebook].flags
             _hide_folder(rows[notebook], str(sandbox.root), "<sandbox>")
@@ -311,10 +318,14 @@ class ClassGrading:
                 (self.course_dir / "logs").mkdir(exist_ok=True)
                 shutil.copyfile(log, self.course_dir / "logs" / log.name)
         for row in outcome.rows:
-            if row.status in ("graded", "flagged"):
-                copy_submission(sandbox.database, self.course_dir, student, row.notebook)
-            else:
-                forget_submission(self.course_dir, student, row.notebook)
+            try:
+                if row.status in ("graded", "flagged"):
+                    copy_submission(sandbox.database, self.course_dir, student, row.notebook)
+                else:
+                    forget_submission(self.course_dir, student, row.notebook)
+            except Exception as exc:  # noqa: BLE001  (the CSV gradebook is the record; go on)
+                self.say(f"note: {student}'s {row.notebook} is not in gradebook.db ({type(exc).__name__}: "
+                         f"{first_line(str(exc))}); the CSV gradebook has it")
         self.discard(outcome)
 
 
