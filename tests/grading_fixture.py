@@ -105,3 +105,28 @@ def course_clone(folder: Path) -> Path:
 def read_csv(path: Path) -> list[dict]:
     with open(path, newline="", encoding="utf-8") as file:
         return list(csv.DictReader(file))
+
+
+_RELEASED: dict[str, tuple[Path, Path, Path]] = {}
+
+
+def released_course(tmp_path_factory) -> tuple[Path, Path, Path]:
+    """The fixture course (two notebooks, and a notebook that is no exercise) released once per
+    test session with the command line: (course folder, exercises folder, handout folder).
+
+    Shared by the test modules that grade the fixture; copy the course folder before grading in it.
+    """
+    if "course" not in _RELEASED:
+        from course_utils import instructor
+
+        root = tmp_path_factory.mktemp("course")
+        exercises, course, handout = root / "exercises", root / "grading", root / "handout"
+        exercises.mkdir()
+        for name in ("01_exercises.ipynb", "02_exercises.ipynb"):
+            nbformat.write(exercise_notebook(), exercises / name)
+        (exercises / "notes.ipynb").write_text("{}")  # not an exercise notebook: ignored
+        code = instructor.main(["release", "--course-dir", str(course), "--exercises", str(exercises),
+                                "--out", str(handout)])
+        assert code == 0
+        _RELEASED["course"] = (course, exercises, handout)
+    return _RELEASED["course"]

@@ -10,7 +10,9 @@ tests/grading_fixture.py (no torch) and a few students, to keep CI short.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import os
 import shutil
 import signal
@@ -22,7 +24,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from grading_fixture import FULL, POINTS, course_clone, exercise_notebook, read_csv, save, variant
+from grading_fixture import (FULL, POINTS, course_clone, exercise_notebook, read_csv, released_course, save,
+                             variant)
 
 from course_utils import instructor
 from course_utils.grading import concurrency, flags, gradebook, isolation, report, resume, shards
@@ -40,13 +43,7 @@ def digests(folder: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def released(tmp_path_factory):
     """The fixture course (two notebooks) released once: (course folder, exercises folder)."""
-    root = tmp_path_factory.mktemp("parallel")
-    exercises, course = root / "exercises", root / "grading"
-    exercises.mkdir()
-    for name in ("01_exercises.ipynb", "02_exercises.ipynb"):
-        nbformat.write(exercise_notebook(), exercises / name)
-    instructor.release(course, exercises)
-    return course, exercises
+    return released_course(tmp_path_factory)[:2]
 
 
 def fresh_course(released, folder: Path) -> Path:
@@ -124,7 +121,7 @@ def test_students_beside_a_change_are_graded_again_alone(tmp_path):
 # Side by side with nbgrader: an attacker the scan misses
 # --------------------------------------------------------------------------------------------
 # Rewrites course_utils/grading/kernel.py (which every grading kernel imports when it starts) in
-# the grader's template and in every sandbox it can find, for 3 s, so that a kernel started then
+# the grader's template and in every sandbox it can find, for 2 s, so that a kernel started then
 # writes to stderr after every cell (0 points). Written through getattr(io, "FileIO"), which the
 # scan does not read as a file write: only the coordinator's rule stands in its way.
 ATTACK = """
@@ -136,7 +133,7 @@ _evil = (b"import sys\\n"
          b"def prepare(*args, **kwargs):\\n"
          b"    from IPython import get_ipython\\n"
          b"    get_ipython().events.register('post_run_cell', lambda *a: print('broken', file=sys.stderr))\\n")
-for _ in range(15):
+for _ in range(10):
     for _path in glob.glob(str(_run / "*" / "code" / "course_utils" / "grading" / "kernel.py")):
         with getattr(io, "FileIO")(_path, "w") as _file:
             _file.write(_evil)
@@ -152,11 +149,9 @@ def test_an_attacker_beside_honest_students_changes_no_grade(released, tmp_path,
     student_version = nbformat.read(course / "release" / "01_exercises" / "01_exercises.ipynb", as_version=4)
     assert flags.scan_notebook(attacker, student_version) == []  # graded side by side, not alone
     subs = tmp_path / "subs"
-    for name in ("a_honest", "d_honest"):
-        save(subs, f"{name}/01_exercises.ipynb", perfect)
-        save(subs, f"{name}/02_exercises.ipynb", perfect)
+    save(subs, "a_honest/01_exercises.ipynb", perfect)
+    save(subs, "a_honest/02_exercises.ipynb", perfect)
     save(subs, "b_attacker/01_exercises.ipynb", attacker)
-    save(subs, "b_attacker/02_exercises.ipynb", perfect)
     save(subs, "c_wrong/01_exercises.ipynb", variant(perfect, square_solution="def square(x):\n    return 2 * x\n"))
     save(subs, "c_wrong/02_exercises.ipynb", variant(perfect, add_solution="def add(a, b):\n    return a - b\n"))
     before = digests(repo)
@@ -164,9 +159,9 @@ def test_an_attacker_beside_honest_students_changes_no_grade(released, tmp_path,
     rows = instructor.grade(subs, course, timeout=TIMEOUT, exercises_dir=released[1], repo=repo, jobs=2)
     out = capsys.readouterr().out
     scores = {(r.student, r.notebook): (r.status, r.score) for r in rows}
-    for notebook in ("01_exercises", "02_exercises"):
-        assert scores[("a_honest", notebook)] == scores[("d_honest", notebook)] == ("graded", FULL)
-        assert scores[("b_attacker", notebook)] == ("tampered", 0)
+    assert scores[("a_honest", "01_exercises")] == scores[("a_honest", "02_exercises")] == ("graded", FULL)
+    assert scores[("b_attacker", "01_exercises")] == ("tampered", 0)
+    assert scores[("b_attacker", "02_exercises")] == ("missing", 0)
     assert scores[("c_wrong", "01_exercises")] == ("graded", FULL - POINTS["square_test"])
     assert scores[("c_wrong", "02_exercises")] == ("graded", FULL - POINTS["add_test"])
     attacked = next(r for r in rows if r.student == "b_attacker")
@@ -192,7 +187,7 @@ def resumed(released, tmp_path_factory):
     save(subs, "p_honest/01_exercises.ipynb", perfect)
     save(subs, "p_honest/02_exercises.ipynb", perfect)
     save(subs, "q_slow/01_exercises.ipynb", variant(  # a window in which to interrupt
-        perfect, add_solution="import time\ndef add(a, b):\n    return a + b\ntime.sleep(3)\n"))
+        perfect, add_solution="import time\ndef add(a, b):\n    return a + b\ntime.sleep(1)\n"))
     save(subs, "r_wrong/02_exercises.ipynb", variant(perfect, grid_solution="def grid(rows, cols):\n    return []\n"))
     command = ["grade", str(subs), "--course-dir", str(course), "--repo", str(repo), "--exercises",
                str(released[1]), "--timeout", str(TIMEOUT), "--no-progress"]
@@ -211,12 +206,11 @@ def resumed(released, tmp_path_factory):
     interrupted = {"code": process.returncode, "out": out, "err": err, "rows": read_csv(summary),
                    "left": sorted(p.name for p in [*temp.iterdir(), *course.iterdir()])}
 
-    def again(*options):
-        started = time.perf_counter()
-        code = subprocess.run([sys.executable, "-m", "course_utils.instructor", *command, *options],
-                              capture_output=True, text=True, timeout=300)
-        assert code.returncode == 0, code.stderr
-        return {"out": code.stdout, "seconds": time.perf_counter() - started, "rows": read_csv(summary),
+    def again(*options):  # in this process: no interpreter to start
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert instructor.main([*command, *options]) == 0
+        return {"out": out.getvalue(), "rows": read_csv(summary),
                 "bytes": summary.read_bytes() + (course / "gradebook_details.csv").read_bytes()}
 
     runs = {"interrupted": interrupted, "resumed": again("--jobs", "2"), "unchanged": again()}

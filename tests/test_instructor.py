@@ -17,7 +17,8 @@ import shutil
 
 import nbformat
 import pytest
-from grading_fixture import FULL, POINTS, course_clone, exercise_notebook, read_csv, save, variant
+from grading_fixture import (FULL, POINTS, course_clone, exercise_notebook, read_csv, released_course, save,
+                             variant)
 
 from course_utils import instructor
 from course_utils.grading import kernel, results, submissions
@@ -32,16 +33,7 @@ STUDENT_LIMIT = 40  # seconds per nbgrader run in the hung-grader test (nbgrader
 @pytest.fixture(scope="module")
 def released(tmp_path_factory):
     """The fixture course released with the command line: (course folder, exercises, handout)."""
-    root = tmp_path_factory.mktemp("course")
-    exercises, course, handout = root / "exercises", root / "grading", root / "handout"
-    exercises.mkdir()
-    for name in ("01_exercises.ipynb", "02_exercises.ipynb"):
-        nbformat.write(exercise_notebook(), exercises / name)
-    (exercises / "notes.ipynb").write_text("{}")  # not an exercise notebook: ignored
-    code = instructor.main(["release", "--course-dir", str(course), "--exercises", str(exercises),
-                            "--out", str(handout)])
-    assert code == 0
-    return course, exercises, handout
+    return released_course(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
