@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .batching import last_real_output, padding_mask, reverse_within_length
+from .batching import PaddedRNN, last_real_output, padding_mask
 
 Tensor = torch.Tensor
 
@@ -79,7 +79,6 @@ class PaddedTransformer(nn.Module):
         # (PyTorch would warn about it), and it would change nothing here.
         self.encoder = nn.TransformerEncoder(layer, num_layers, norm=nn.LayerNorm(d_model), enable_nested_tensor=False)
         self.d_model = d_model
-        self.output_size = d_model
 
     def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         mask = padding_mask(lengths.to(x.device), x.size(1))  # True at real tokens
@@ -144,11 +143,14 @@ class MinGRU(nn.Module):
     of the two on each (lesson 10 measures it: a CPU has few cores to run the scan's extra work in
     parallel, and the loop's step has no matrix product, only two elementwise operations).
     ``step`` is one step, for generating text with a state of constant size. ``h0`` (batch,
-    hidden) must be positive (zeros when ``None``).
+    hidden) must be positive (zeros when ``None``). Like ``nn.GRU(batch_first=True)``, calling
+    the layer returns ``(output, h_n)``: every state, and the last one as (1, batch, hidden).
     """
 
-    def __init__(self, input_size: int, hidden_size: int, parallel: Optional[bool] = None):
+    def __init__(self, input_size: int, hidden_size: int, parallel: Optional[bool] = None, batch_first: bool = True):
         super().__init__()
+        if not batch_first:
+            raise ValueError("MinGRU reads (batch, time, features): batch_first=True only.")
         self.hidden_size = hidden_size
         self.parallel = parallel
         self.linear_z = nn.Linear(input_size, hidden_size)  # update gate z_t = sigmoid(k_t)
@@ -168,9 +170,10 @@ class MinGRU(nn.Module):
         a, b = self.coefficients(x_t)
         return a * h + b
 
-    def forward(self, x: Tensor, h0: Optional[Tensor] = None) -> Tensor:
+    def forward(self, x: Tensor, h0: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
         parallel = x.device.type != "cpu" if self.parallel is None else self.parallel
-        return self.scan(x, h0) if parallel else self.loop(x, h0)
+        output = self.scan(x, h0) if parallel else self.loop(x, h0)
+        return output, output[:, -1].unsqueeze(0)
 
     def scan(self, x: Tensor, h0: Optional[Tensor] = None) -> Tensor:
         """Every state at once, in logarithms: log a = log(1 - z), log b = log z + log h~ (``log_space_scan``)."""
@@ -181,37 +184,17 @@ class MinGRU(nn.Module):
         return torch.exp(log_space_scan(log_a, log_b, log_h0))
 
 
-class PaddedMinGRU(nn.Module):
-    """minGRU layers that read right-padded batches, with the interface of ``batching.PaddedRNN``.
+class PaddedMinGRU(PaddedRNN):
+    """minGRU layers that read right-padded batches: ``batching.PaddedRNN`` with ``MinGRU`` layers.
 
     ``forward(x, lengths)`` returns output (batch, time, directions * hidden), zeros at padded
     steps, and h_n (layers * directions, batch, hidden), each review's state at its last real
-    step. The backward direction reads each review reversed within its own length, as
-    ``PaddedRNN`` does; padding comes after the real steps, so it cannot change them.
+    step. The backward direction reads each review reversed within its own length; padding comes
+    after the real steps, so it cannot change them.
     """
+
+    CELLS = {"mingru": MinGRU}
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bidirectional: bool = False,
                  dropout: float = 0.0):
-        super().__init__()
-        self.hidden_size = hidden_size
-        self.num_directions = 2 if bidirectional else 1
-        self.output_size = hidden_size * self.num_directions
-        self.dropout = nn.Dropout(dropout)  # between layers
-        self.layers = nn.ModuleList(
-            nn.ModuleList(MinGRU(input_size if layer == 0 else self.output_size, hidden_size)
-                          for _ in range(self.num_directions))
-            for layer in range(num_layers))
-
-    def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-        mask = padding_mask(lengths.to(x.device), x.size(1)).unsqueeze(2)
-        final_states = []
-        for layer, directions in enumerate(self.layers):
-            if layer > 0:
-                x = self.dropout(x)
-            outputs = []
-            for direction, cell in enumerate(directions):
-                out = cell(x if direction == 0 else reverse_within_length(x, lengths))
-                final_states.append(last_real_output(out, lengths))
-                outputs.append(out if direction == 0 else reverse_within_length(out, lengths))
-            x = torch.cat(outputs, dim=2) * mask
-        return x, torch.stack(final_states)
+        super().__init__("mingru", input_size, hidden_size, num_layers, bidirectional, dropout)

@@ -110,9 +110,10 @@ def test_min_gru_step_and_the_choice_of_loop_or_scan():
     for t in range(9):
         h = cell.step(x[:, t], h)
         torch.testing.assert_close(h, states[:, t])
-    assert torch.equal(cell(x), states)  # on a CPU the default is the loop
+    output, h_n = cell(x)  # as nn.GRU(batch_first=True): every state, and the last one
+    assert torch.equal(output, states) and torch.equal(h_n[0], states[:, -1])  # on a CPU the default is the loop
     cell.parallel = True
-    torch.testing.assert_close(cell(x), states)  # the scan: the same states, up to round-off
+    torch.testing.assert_close(cell(x)[0], states)  # the scan: the same states, up to round-off
 
 
 def test_padded_min_gru_ignores_padding_and_reads_each_review_both_ways():
@@ -194,3 +195,25 @@ def test_sentiment_classifier_with_the_new_encoders(options, tmp_path):
 def test_bad_configs_are_refused(options, match):
     with pytest.raises(ValueError, match=match):
         ModelConfig(vocab_size=40, embedding_dim=6, **options)
+
+
+# --- lesson 10's recipes ------------------------------------------------------------------------------------
+def test_each_lesson_10_recipe_uses_the_learning_rate_its_search_chose():
+    from course_utils.train import LEARNING_RATE_SEARCH, RECIPES
+    for name, accuracy_by_lr in LEARNING_RATE_SEARCH.items():
+        assert len(accuracy_by_lr) >= 3, name
+        best = max(accuracy_by_lr, key=accuracy_by_lr.get)  # the first of equal ones: the smaller rate
+        assert RECIPES[name].lr == best, name
+        assert RECIPES[name].description.startswith("lesson 10:")
+
+
+@pytest.mark.parametrize("name", ["bilstm-small", "transformer-small", "mingru-small", "transformer", "mingru"])
+def test_lesson_10_recipes_train_on_a_tiny_folder(name, tmp_path, monkeypatch):
+    from course_utils.train import prepare_imdb, train_model
+    from test_train_cli import write_tiny_imdb
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
+    folder = write_tiny_imdb(tmp_path / "imdb")
+    result = train_model(name, prepare_imdb(folder=folder), epochs=1, progress=False, log=None)
+    assert 0 <= result.test_acc <= 1 and result.checkpoint.is_file()
+    summary = result.summary()
+    assert summary["model"] == name and summary["parameters"] == sum(p.numel() for p in result.model.parameters())
