@@ -24,6 +24,7 @@ from torch import nn
 from ..batching import padding_mask
 from ..models import ModelConfig, SentimentClassifier
 from ..text import PAD_INDEX, Vocab, tokenize
+from ._common import exact_float32  # the whole check in full float32 on a GPU (no TF32)
 from ._common import (
     Device,
     as_scalar_tensor,
@@ -85,6 +86,7 @@ def _reference_step(model, ids, labels, lengths, optimizer) -> float:
     return loss.item()
 
 
+@exact_float32
 def check_train_step(train_step: Callable, seed: int = 0, device: Device = None) -> None:
     """Check ``train_step(model, ids, labels, lengths, optimizer) -> float``: model in training mode,
     forward, ``BCEWithLogitsLoss`` on the logits, zero the old gradients, backward, optimizer step,
@@ -341,6 +343,7 @@ def _expected_probability(model: nn.Module, ids: list[int]) -> tuple[float, floa
     return torch.sigmoid(logit).item(), logit.item()
 
 
+@exact_float32
 def check_predict_sentiment(predict_sentiment: Callable, seed: int = 0, device: Device = None) -> None:
     """Check ``predict_sentiment(text, model, vocab) -> float``: the probability of "positive"
     (sigmoid of the logit, in eval mode, on the model's device); ``TypeError`` for non-strings;

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._common import exact_float32  # the whole check in full float32 on a GPU (no TF32)
 from ._common import (
     Device,
     StudentCodeError,
@@ -395,6 +396,7 @@ def _weights_equal(a: nn.Module, b: nn.Module) -> bool:
     return all(is_close(p.detach().cpu(), q.detach().cpu()) for p, q in zip(a.parameters(), b.parameters()))
 
 
+@exact_float32
 @keeps_random_state
 def check_tbptt_step(tbptt_step: Callable, seed: int = 0, device: Device = None) -> None:
     """Check ``tbptt_step(model, inputs, targets, state, optimizer) -> (loss, new_state)``, one step of
