@@ -419,6 +419,8 @@ def test_collate_accepts_right_answers(fn, capsys):
     (make_collate(sort=True), ["sorted by length"]),
     (make_collate(lengths_type="list"), ["lengths", "torch.Tensor"]),
     (make_collate(ids_dtype=torch.float), ["int64"]),
+    (lambda batch: (*collate(batch)[:2], collate(batch)[2].int()), ["lengths is torch.int32", "int64"]),
+    (lambda batch: (*collate(batch)[:2], collate(batch)[2].to("meta")), ["lengths is on meta", "keep it on the CPU"]),
     (lambda batch: collate(batch)[:2], ["triple"]),
     (not_implemented, ["not implemented yet"]),
 ])

@@ -97,10 +97,14 @@ def _compare_collate(name: str, got: Any, expected: tuple[Tensor, Tensor, Tensor
             f"labels is {labels.dtype}: make it float32 (torch.float), as nn.BCEWithLogitsLoss wants.")
     if not torch.equal(labels, want_labels):
         raise AssertionError(f"labels is {labels.tolist()}, expected {want_labels.tolist()}: one label per review, in order.")
-    if lengths.dtype != torch.long or lengths.device.type != "cpu":
+    if lengths.device.type != "cpu":
         raise AssertionError(
-            f"lengths is {lengths.dtype} on {lengths.device.type}: make it an int64 tensor on the CPU, "
-            "as pack_padded_sequence wants.")
+            f"lengths is on {lengths.device.type}: keep it on the CPU, where pack_padded_sequence wants it "
+            "(even when the batch goes to a GPU).")
+    if lengths.dtype != torch.long:
+        raise AssertionError(
+            f"lengths is {lengths.dtype}: make it int64 (torch.long), as collate_batch does (the dtype of "
+            "indices in PyTorch; pack_padded_sequence would convert other integer types itself).")
     if not torch.equal(lengths, want_lengths):
         if lengths.numel() == want_lengths.numel() and torch.all(lengths == ids.size(1)):
             hint = "Every length is the padded length: give each review's TRUE length, before padding."
