@@ -19,10 +19,12 @@ to 1e-5. The four ways then train on the *same* reviews: a random sample of ``--
 reviews, cut into random batches in the order drawn, or sorted by length and cut into bucketed
 batches (one pool, in a shuffled order). Each way has its own model and optimizer; one step of
 each is timed in turn (the order rotating from step to step), so that all four share the
-machine's ups and downs. They run on one CPU thread (``--threads 1``, the default for the four);
-a fifth row repeats the fastest recipe, bucketed + ``PaddedRNN``, with ``--threads`` threads
-(default: PyTorch's own choice, all cores). It prints reviews/s and real tokens/s of each, and
-what each choice buys. Nothing here runs at import time.
+machine's ups and downs, on one CPU thread. Then a fifth row repeats the fastest way, bucketed +
+``PaddedRNN``, on the same batches with ``--threads`` threads (default: PyTorch's own choice, all
+cores), on its own: switching the number of threads at every step costs time of its own. Threads
+that wait for one another slow down badly when another program holds a core, so read that row on
+an otherwise idle machine. It prints reviews/s and real tokens/s of each, and what each choice
+buys. Nothing here runs at import time.
 """
 
 from __future__ import annotations
@@ -216,14 +218,18 @@ def bench_batching(
     timings = {name: Timing() for name, *_ in rows}
     saved_threads = torch.get_num_threads()
     try:
-        for step in range(-warmup, n_batches):  # warm-up steps first (untimed), on the first batches
-            shift = step % len(rows)
-            for name, batches, _, n_threads in rows[shift:] + rows[:shift]:  # a rotating order
-                torch.set_num_threads(n_threads)
-                b = batch(batch_lists[batches][step if step >= 0 else step + warmup])
-                seconds = train_step(*models[name], b, device)
-                if step >= 0:
-                    timings[name].add(seconds, b[2])
+        # the four ways on one thread, one step of each in turn (the order rotating), so that they share
+        # the machine's ups and downs; then the fifth row on its own, since switching the number of
+        # threads at every step costs time of its own
+        for block, n_threads in ((rows[:4], 1), (rows[4:], threads)):
+            torch.set_num_threads(n_threads)
+            for step in range(-warmup, n_batches):  # warm-up steps first (untimed), on the first batches
+                shift = step % len(block)
+                for name, batches, _, _ in block[shift:] + block[:shift]:
+                    b = batch(batch_lists[batches][step if step >= 0 else step + warmup])
+                    seconds = train_step(*models[name], b, device)
+                    if step >= 0:
+                        timings[name].add(seconds, b[2])
     finally:
         torch.set_num_threads(saved_threads)
 
