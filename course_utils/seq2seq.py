@@ -231,7 +231,7 @@ class Seq2Seq(nn.Module):
         own previous guess (its argmax), as at test time.
         """
         states, mask, state = self.encode(inputs, lengths)
-        keys = self.attention_keys(states) if self.attention else None
+        keys = self.attention_keys(states)  # once per input (additive attention projects them)
         previous = torch.full((inputs.size(0),), SOS_ID, dtype=torch.long, device=inputs.device)
         logits = []
         for t in range(targets.size(1)):
@@ -248,7 +248,7 @@ class Seq2Seq(nn.Module):
         Returns ids (batch, steps) and the attention weights (batch, steps, time), or None without attention.
         """
         states, mask, state = self.encode(inputs, lengths)
-        keys = self.attention_keys(states) if self.attention else None
+        keys = self.attention_keys(states)  # once per input (additive attention projects them)
         previous = torch.full((inputs.size(0),), SOS_ID, dtype=torch.long, device=inputs.device)
         ids, weights = [], []
         for _ in range(steps):
