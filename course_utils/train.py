@@ -314,8 +314,7 @@ def train_model(
     set_seed(seed)
     model = build_model(len(data.vocab), **recipe.model)
     if pretraining is not None:
-        lm.copy_into_classifier(language_model, model, direction=0, lm_vocabulary=lm_vocabulary,
-                                classifier_vocabulary=data.vocab)
+        lm.copy_into_classifier(language_model, model, lm_vocabulary, data.vocab, direction=0)
 
     train_examples = data.train + data.valid if refit else data.train
     train_loader = make_loader(recipe.shorten(train_examples), recipe.batch_size, shuffle=True, seed=seed)

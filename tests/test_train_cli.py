@@ -313,8 +313,8 @@ def test_pretrained_recipe_counts_its_pretraining_and_can_reuse_the_language_mod
     copies = []
     real_copy = lm.copy_into_classifier
 
-    def recording_copy(language_model, classifier, **options):  # the classifier starts from the language model
-        real_copy(language_model, classifier, **options)
+    def recording_copy(language_model, classifier, *vocabularies, **options):  # the classifier starts from the LM
+        real_copy(language_model, classifier, *vocabularies, **options)
         copies.append(torch.equal(classifier.rnn.layers[0][0].weight_hh_l0, language_model.rnn.weight_hh_l0)
                       and options["direction"] == 0)
 
@@ -331,7 +331,7 @@ def test_pretrained_recipe_counts_its_pretraining_and_can_reuse_the_language_mod
     assert copies == [True]
     language_model, vocabulary, saved = lm.load_lm(lm_path)
     data = train.prepare_imdb(folder=folder)
-    assert vocabulary.itos[:len(data.vocab)] == data.vocab.itos
+    assert vocabulary.itos == lm.lm_vocab(data.vocab).itos
 
     code, out, _ = run_main(capsys, "--model", "pretrained", "--imdb-folder", folder, "--epochs", "1", "--json",
                             "--no-progress", "--lm", lm_path)
