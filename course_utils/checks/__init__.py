@@ -23,3 +23,4 @@ from .lesson06 import (check_accuracy, check_confusion_matrix, check_fit_best,  
 from .lesson07 import check_attention_context, check_decoder_step, check_masked_attention_weights  # noqa: F401
 from .lesson08 import (check_perplexity_from_loss, check_perplexity_of_batches, check_sample_next_word,  # noqa: F401
                        check_shift_for_next_word, check_temperature_probabilities, check_tbptt_step)
+from .lesson09 import check_discriminative_param_groups, check_slanted_triangular_lr, check_unfreeze  # noqa: F401
