@@ -955,11 +955,37 @@ def _rows(stream: torch.Tensor) -> int:
     return max(1, min(BATCH_SIZE, stream.numel() // 4))
 
 
+@dataclass
+class LMRecipe:
+    """How one of the course's language models is trained: its sizes, its batches, its schedule, how much text.
+
+    ``words`` is the number of target words to train on (``None``: one pass over the training
+    stream). A fixed number of words, not of seconds, gives the same model on every machine.
+    With ``schedule="onecycle"`` the learning rate rises to ``lr`` and decays to nearly zero over
+    exactly those words (``train_lm``).
+    """
+
+    embedding_dim: int = 100
+    hidden_size: int = 64
+    batch_size: int = 64
+    bptt: int = 64
+    lr: float = 3e-3
+    schedule: Optional[str] = None
+    words: Optional[int] = None
+    clip: float = 0.25
+
+    def rows(self, stream: torch.Tensor) -> torch.Tensor:
+        """The part of ``stream`` this recipe trains on, cut into ``batch_size`` rows (``batchify``)."""
+        rows = batchify(stream, max(1, min(self.batch_size, stream.numel() // 4)))  # tiny streams: fewer rows
+        if self.words is not None:
+            rows = rows[:, : self.words // rows.size(0) + 1]  # + 1: the last target word
+        return rows
+
+
 def pretrain(
     data: ImdbData,
-    minutes: float,
-    embedding_dim: int = 100,
-    hidden_size: int = 128,
+    recipe: LMRecipe,
+    backward: bool = False,
     limit: Optional[int] = None,
     folder: Optional[Path] = None,
     seed: int = 0,
@@ -967,17 +993,20 @@ def pretrain(
     progress: bool = False,
     device: Optional[torch.device] = None,
 ) -> tuple[LanguageModel, LMData, LMHistory]:
-    """Train a new language model for ``minutes`` on ``data``'s training reviews + the unlabeled ones.
+    """Train a new language model with ``recipe`` on ``data``'s training reviews + the unlabeled ones.
 
-    What ``python -m course_utils.lm train`` does, for a classifier's data (``prepare_imdb`` with
-    the same ``limit``, ``folder`` and ``seed``): batches of 64 rows, chunks of 64 words, Adam at
-    3e-3, the state carried across chunks; validated once at the end on the validation reviews.
-    Returns the model, its data (vocabulary and streams) and its ``LMHistory``.
+    ``data`` is a classifier's (``prepare_imdb`` with the same ``limit``, ``folder`` and ``seed``);
+    ``backward=True`` reads every review from its end (``prepare_lm_data(backward=True)``). The
+    state is carried across chunks; the model is validated once at the end on the validation
+    reviews. Returns the model, its data (vocabulary and streams) and its ``LMHistory``.
     """
-    lm_data = prepare_lm_data(limit=limit, folder=folder, seed=seed, data=data)
+    lm_data = prepare_lm_data(limit=limit, folder=folder, seed=seed, data=data, backward=backward)
     set_seed(seed)
-    model = build_lm(len(lm_data.vocab), embedding_dim=embedding_dim, hidden_size=hidden_size)
-    return model, lm_data, train_for(model, lm_data, minutes, log, progress, device)
+    model = build_lm(len(lm_data.vocab), embedding_dim=recipe.embedding_dim, hidden_size=recipe.hidden_size)
+    history = train_lm(model, recipe.rows(lm_data.train), batchify(lm_data.valid, _rows(lm_data.valid)),
+                       bptt=recipe.bptt, lr=recipe.lr, clip=recipe.clip, epochs=1, schedule=recipe.schedule,
+                       log=log, progress=progress, device=device)
+    return model, lm_data, history
 
 
 def train_for(model: LanguageModel, lm_data: LMData, minutes: float, log: Optional[Callable[[str], None]] = print,
