@@ -908,6 +908,115 @@ def prepare_lm_data(
 
 
 # --------------------------------------------------------------------------------------------
+# Recipes: how the course's language models are trained
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LMRecipe:
+    """How one of the course's language models is trained: its sizes, its batches, its schedule, how much text.
+
+    ``words`` is the number of target words to train on (``None``: one pass over the training
+    stream). A fixed number of words, not of seconds, gives the same model on every machine.
+    With ``schedule="onecycle"`` the learning rate rises to ``lr`` and decays to nearly zero over
+    exactly those words (``train_lm``).
+    """
+
+    embedding_dim: int = 100
+    hidden_size: int = 64
+    batch_size: int = 64
+    bptt: int = 64
+    lr: float = 3e-3
+    schedule: Optional[str] = None
+    words: Optional[int] = None
+    clip: float = 0.25
+
+    def rows(self, stream: torch.Tensor) -> torch.Tensor:
+        """The part of ``stream`` this recipe trains on, cut into ``batch_size`` rows (``batchify``)."""
+        rows = batchify(stream, max(1, min(self.batch_size, stream.numel() // 4)))  # tiny streams: fewer rows
+        if self.words is not None:
+            rows = rows[:, : self.words // rows.size(0) + 1]  # + 1: the last target word
+        return rows
+
+
+#: Lesson 8's language model: the sizes of lesson 6's best classifier, a one-cycle rate, a fixed number of words
+#: (the first part of each of the 64 rows), chosen on the validation words so that it beats the bigram.
+LESSON8 = LMRecipe(embedding_dim=100, hidden_size=64, batch_size=64, bptt=64, lr=1e-2, schedule="onecycle",
+                   words=8_000_000)
+#: Lesson 9's backward language model: lesson 8's recipe on the reviews read from their end.
+LESSON9_BACKWARD = LESSON8
+
+
+def load_or_train(
+    recipe: LMRecipe,
+    lm_data: LMData,
+    path: Optional[Path] = None,
+    seed: int = 0,
+    device: Optional[torch.device] = None,
+    log: Optional[Callable[[str], None]] = print,
+) -> tuple[LanguageModel, dict]:
+    """The language model ``recipe`` trains on ``lm_data``: read from ``path`` if it is there, else trained and saved.
+
+    A saved model is used only if it was trained with this recipe, vocabulary and direction
+    (another one, e.g. from ``python -m course_utils.lm train``, is trained over). ``path=None``
+    is ``default_lm_path(lm_data.backward)``: lesson 8 saves its model there, lesson 9 reads it.
+    Returns the model (in eval mode, on ``device``) and its checkpoint's extra values
+    (``valid_perplexity``, ``pretraining_seconds``, ``trained_now``...).
+    """
+    path = Path(path) if path is not None else default_lm_path(lm_data.backward)
+    if path.is_file():
+        model, vocab, saved = load_lm(path, device)
+        if (saved.get("recipe") == asdict(recipe) and vocab.itos == lm_data.vocab.itos
+                and bool(saved.get("backward", False)) == lm_data.backward):
+            return model, {**{k: v for k, v in saved.items() if k not in _RESERVED}, "trained_now": False}
+    model, history = train_recipe(recipe, lm_data, seed, device, log)
+    extra = {"recipe": asdict(recipe), "backward": lm_data.backward, "pretraining_seconds": history.seconds,
+             "pretraining_tokens": history.tokens, "valid_perplexity": perplexity(history.valid_loss[-1])}
+    save_lm(path, model, lm_data.vocab, extra=extra)
+    return model, {**extra, "trained_now": True}
+
+
+def train_recipe(
+    recipe: LMRecipe,
+    lm_data: LMData,
+    seed: int = 0,
+    device: Optional[torch.device] = None,
+    log: Optional[Callable[[str], None]] = print,
+    progress: bool = False,
+) -> tuple[LanguageModel, LMHistory]:
+    """A new language model trained with ``recipe`` on ``lm_data`` (validated once, at the end)."""
+    set_seed(seed)
+    model = build_lm(len(lm_data.vocab), embedding_dim=recipe.embedding_dim, hidden_size=recipe.hidden_size)
+    rows = recipe.rows(lm_data.train)
+    history = train_lm(model, rows, batchify(lm_data.valid, _rows(lm_data.valid)), bptt=recipe.bptt, lr=recipe.lr,
+                       clip=recipe.clip, epochs=1, schedule=recipe.schedule, log=log, progress=progress,
+                       device=device, log_every=max(1, rows.size(1) // recipe.bptt // 4))
+    return model, history
+
+
+def pretrain(
+    data: ImdbData,
+    recipe: LMRecipe,
+    backward: bool = False,
+    limit: Optional[int] = None,
+    folder: Optional[Path] = None,
+    seed: int = 0,
+    log: Optional[Callable[[str], None]] = print,
+    progress: bool = False,
+    device: Optional[torch.device] = None,
+) -> tuple[LanguageModel, LMData, LMHistory]:
+    """Train a new language model with ``recipe`` on ``data``'s training reviews + the unlabeled ones.
+
+    ``data`` is a classifier's (``prepare_imdb`` with the same ``limit``, ``folder`` and ``seed``);
+    ``backward=True`` reads every review from its end (``prepare_lm_data(backward=True)``).
+    Returns the model, its data (vocabulary and streams) and its ``LMHistory``.
+    """
+    lm_data = prepare_lm_data(limit=limit, folder=folder, seed=seed, data=data, backward=backward)
+    model, history = train_recipe(recipe, lm_data, seed, device, log, progress)
+    return model, lm_data, history
+
+
+# --------------------------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------------------------
 
@@ -953,60 +1062,6 @@ def make_parser() -> argparse.ArgumentParser:
 def _rows(stream: torch.Tensor) -> int:
     """BATCH_SIZE rows, or fewer for a stream too short to give each row a few words (tiny runs)."""
     return max(1, min(BATCH_SIZE, stream.numel() // 4))
-
-
-@dataclass
-class LMRecipe:
-    """How one of the course's language models is trained: its sizes, its batches, its schedule, how much text.
-
-    ``words`` is the number of target words to train on (``None``: one pass over the training
-    stream). A fixed number of words, not of seconds, gives the same model on every machine.
-    With ``schedule="onecycle"`` the learning rate rises to ``lr`` and decays to nearly zero over
-    exactly those words (``train_lm``).
-    """
-
-    embedding_dim: int = 100
-    hidden_size: int = 64
-    batch_size: int = 64
-    bptt: int = 64
-    lr: float = 3e-3
-    schedule: Optional[str] = None
-    words: Optional[int] = None
-    clip: float = 0.25
-
-    def rows(self, stream: torch.Tensor) -> torch.Tensor:
-        """The part of ``stream`` this recipe trains on, cut into ``batch_size`` rows (``batchify``)."""
-        rows = batchify(stream, max(1, min(self.batch_size, stream.numel() // 4)))  # tiny streams: fewer rows
-        if self.words is not None:
-            rows = rows[:, : self.words // rows.size(0) + 1]  # + 1: the last target word
-        return rows
-
-
-def pretrain(
-    data: ImdbData,
-    recipe: LMRecipe,
-    backward: bool = False,
-    limit: Optional[int] = None,
-    folder: Optional[Path] = None,
-    seed: int = 0,
-    log: Optional[Callable[[str], None]] = print,
-    progress: bool = False,
-    device: Optional[torch.device] = None,
-) -> tuple[LanguageModel, LMData, LMHistory]:
-    """Train a new language model with ``recipe`` on ``data``'s training reviews + the unlabeled ones.
-
-    ``data`` is a classifier's (``prepare_imdb`` with the same ``limit``, ``folder`` and ``seed``);
-    ``backward=True`` reads every review from its end (``prepare_lm_data(backward=True)``). The
-    state is carried across chunks; the model is validated once at the end on the validation
-    reviews. Returns the model, its data (vocabulary and streams) and its ``LMHistory``.
-    """
-    lm_data = prepare_lm_data(limit=limit, folder=folder, seed=seed, data=data, backward=backward)
-    set_seed(seed)
-    model = build_lm(len(lm_data.vocab), embedding_dim=recipe.embedding_dim, hidden_size=recipe.hidden_size)
-    history = train_lm(model, recipe.rows(lm_data.train), batchify(lm_data.valid, _rows(lm_data.valid)),
-                       bptt=recipe.bptt, lr=recipe.lr, clip=recipe.clip, epochs=1, schedule=recipe.schedule,
-                       log=log, progress=progress, device=device)
-    return model, lm_data, history
 
 
 def train_for(model: LanguageModel, lm_data: LMData, minutes: float, log: Optional[Callable[[str], None]] = print,

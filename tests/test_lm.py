@@ -592,3 +592,21 @@ def test_cli_in_a_real_process_prints_no_traceback(tmp_path):
                           capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent, timeout=120)
     assert done.returncode != 0 and done.stdout == ""
     assert str(missing) in one_error_line(done.stderr)
+
+
+def test_a_recipe_trains_a_fixed_number_of_words_and_load_or_train_reuses_only_its_own_model(tiny_imdb, tmp_path):
+    data = prepare_lm_data(folder=tiny_imdb)
+    recipe = lm.LMRecipe(embedding_dim=8, hidden_size=16, batch_size=4, bptt=8, lr=1e-2, schedule="onecycle", words=200)
+    rows = recipe.rows(data.train)
+    assert rows.shape == (4, 200 // 4 + 1) and torch.equal(rows[0], data.train[: rows.size(1)])
+    path = tmp_path / "lm.pt"
+    model, info = lm.load_or_train(recipe, data, path, log=None)
+    assert info["trained_now"] and info["pretraining_tokens"] == 200 and path.is_file()
+    again, info = lm.load_or_train(recipe, data, path, log=None)
+    assert not info["trained_now"] and info["recipe"]["words"] == 200
+    assert torch.equal(again.rnn.weight_hh_l0, model.rnn.weight_hh_l0)
+    other = lm.LMRecipe(**{**recipe.__dict__, "words": 100})
+    assert lm.load_or_train(other, data, path, log=None)[1]["trained_now"]  # another recipe: trained over
+    backward = prepare_lm_data(folder=tiny_imdb, backward=True)
+    assert lm.load_or_train(other, backward, path, log=None)[1]["trained_now"]  # another direction: trained over
+    assert lm.load_lm(path)[2]["backward"] is True
