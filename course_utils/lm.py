@@ -2,7 +2,8 @@
 
 A language model reads text one word at a time and, after every word, gives a probability to
 every word that could come next. Trained on plain text (no labels), it learns what reviews look
-like; its embedding and LSTM weights can then start a sentiment classifier (``copy_into_classifier``).
+like; its embedding and LSTM weights can then start a sentiment classifier (``copy_into_classifier``,
+lesson 9).
 
 The pieces, in the order lesson 8 builds them::
 
@@ -12,16 +13,19 @@ The pieces, in the order lesson 8 builds them::
             -> LanguageModel.loss              mean cross-entropy per word, in nats
             -> tbptt_step / train_lm           truncated backpropagation through time, state carried
             -> evaluate_lm, perplexity         exp(mean loss): "as unsure as a uniform choice among N words"
+            -> unigram/bigram_perplexity       what counting gets, scored on the same words (scored_pairs)
             -> generate                        sample the next word again and again (temperature, top-k)
 
-The vocabulary is the classifier's own (``course_utils.train.prepare_imdb``: the 20,000 training
-reviews of the fixed split, min_freq 5) with ``<eos>`` appended, so ids 0 .. len(vocab) - 1 mean
-the same word in both models and embedding rows can be copied. The language model trains on the
-text of those 20,000 reviews and of the 50,000 unlabeled ones, never on the test split.
+The vocabulary is the classifier's own (``course_utils.splits.prepare_imdb``: the 20,000 training
+reviews of the fixed split, min_freq 5) with ``<eos>`` at id 2 (``lm_vocab``: a frequent token
+needs a small id for the adaptive softmax); embedding rows are copied into a classifier word by
+word. The language model trains on the text of those 20,000 reviews and of the 50,000 unlabeled
+ones, never on the test split. ``LMRecipe`` says how a model is trained (``LESSON8`` is lesson
+8's); ``load_or_train`` gives lesson 9 lesson 8's model, or trains it when it is missing.
 
 Command line (errors are one line on stderr)::
 
-    python -m course_utils.lm train --minutes 10          # saves data/checkpoints/lm.pt
+    python -m course_utils.lm train --minutes 10          # saves data/checkpoints/lm.pt, as lesson 8 does
     python -m course_utils.lm generate "this movie is" --temperature 0.8 --top-k 40
 """
 
