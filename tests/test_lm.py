@@ -610,3 +610,22 @@ def test_a_recipe_trains_a_fixed_number_of_words_and_load_or_train_reuses_only_i
     backward = prepare_lm_data(folder=tiny_imdb, backward=True)
     assert lm.load_or_train(other, backward, path, log=None)[1]["trained_now"]  # another direction: trained over
     assert lm.load_lm(path)[2]["backward"] is True
+
+
+def test_train_lm_follows_a_one_cycle_schedule_over_all_its_chunks(monkeypatch):
+    seen = []
+    real_step = torch.optim.AdamW.step
+
+    def recording_step(self, *args, **kwargs):
+        seen.append(self.param_groups[0]["lr"])
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", recording_step)
+    data = batchify(torch.randint(3, len(VOCAB), (400,)), 4)  # 100 steps per row: 13 chunks of 8
+    lm.train_lm(tiny_lm(), data, bptt=8, lr=1e-2, epochs=2, schedule="onecycle", log=None)
+    assert len(seen) == 2 * 13
+    peak = seen.index(max(seen))
+    assert max(seen) == pytest.approx(1e-2, rel=1e-3) and 0 < peak < len(seen) // 4   # a short warm-up
+    assert seen[-1] < 1e-2 / 100 and seen[0] < 1e-2 / 10                               # then down to nearly zero
+    with pytest.raises(ValueError, match="epochs"):
+        lm.train_lm(tiny_lm(), data, epochs=None, max_seconds=1, schedule="onecycle", log=None)
