@@ -1,7 +1,7 @@
 """pytest configuration shared by the unit tests and the notebooks run under nbval.
 
 At the end of a run it prints how long each notebook and each test file took, so that CI's
-clock (under 40 minutes on a 2-core CPU) is watched notebook by notebook.
+clock (under 70 minutes on a 2-core CPU, CONTRIBUTING.md) is watched notebook by notebook.
 """
 
 from __future__ import annotations

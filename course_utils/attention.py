@@ -11,8 +11,9 @@ of the steps' *values*: the **context vector**::
 
 ``dot_product_attention`` computes exactly what ``torch.nn.functional.scaled_dot_product_attention``
 computes with a boolean ``attn_mask`` (lesson 7 checks it), but returns the weights too, so that
-we can look at them. ``AttentionPooling`` turns the states of a review into one vector with a
-single learned query (attention over a review, lesson 7 section 3).
+we can look at them. ``AdditiveAttention`` scores with a small learned network instead of a dot
+product (Bahdanau, Cho & Bengio 2015). ``AttentionPooling`` turns the states of a review into one
+vector with a single learned query (attention over a review, lesson 7).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def _check_mask(mask: torch.Tensor, batch: int, steps: int) -> None:
         raise TypeError(f"mask must be a boolean tensor (True at real steps), got dtype {mask.dtype}.")
     if tuple(mask.shape) != (batch, steps):
         raise ValueError(f"mask must have shape (batch, keys) = {(batch, steps)}, got {tuple(mask.shape)}.")
-    if not mask.any(dim=1).all():
+    if mask.device.type != "meta" and not mask.any(dim=1).all():  # a "meta" tensor has a shape but no values
         raise ValueError("every row of the mask needs at least one True (a sequence with no real step).")
 
 
@@ -82,6 +83,39 @@ def dot_product_attention(
     if single:
         return context.squeeze(1), weights.squeeze(1)
     return context, weights
+
+
+class AdditiveAttention(nn.Module):
+    """Additive attention (Bahdanau, Cho & Bengio 2015, "Neural Machine Translation by Jointly
+    Learning to Align and Translate"): the score of a key is a small learned network,
+
+        score(query, key_i) = v . tanh(W_q query + W_k key_i)
+
+    then the same masked softmax and weighted sum of the values as ``dot_product_attention``.
+    Query and keys may have different sizes (both are projected to ``attention_size``), and the
+    score is learned rather than a fixed similarity. ``W_k key_i`` does not depend on the query,
+    so a decoder computes it once per input (``project_keys``) and passes it to every step.
+    """
+
+    def __init__(self, query_size: int, key_size: int, attention_size: int = 64):
+        super().__init__()
+        self.query_projection = nn.Linear(query_size, attention_size, bias=False)  # W_q
+        self.key_projection = nn.Linear(key_size, attention_size)                  # W_k (and a bias)
+        self.v = nn.Linear(attention_size, 1, bias=False)                          # v
+
+    def project_keys(self, keys: torch.Tensor) -> torch.Tensor:
+        """keys (batch, steps, key_size) -> W_k keys (batch, steps, attention_size): once per input."""
+        return self.key_projection(keys)
+
+    def forward(self, query: torch.Tensor, projected_keys: torch.Tensor, values: torch.Tensor,
+                mask: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """query (batch, query_size), ``project_keys(keys)``, values (batch, steps, d_v), mask (batch, steps)
+        -> (context (batch, d_v), weights (batch, steps))."""
+        hidden = torch.tanh(projected_keys + self.query_projection(query).unsqueeze(1))  # (batch, steps, attention_size)
+        scores = self.v(hidden).squeeze(2)                                              # (batch, steps)
+        weights = masked_softmax(scores, mask)
+        context = (weights.unsqueeze(2) * values).sum(dim=1)
+        return context, weights
 
 
 class AttentionPooling(nn.Module):

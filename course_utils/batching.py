@@ -145,7 +145,12 @@ class PaddedRNN(nn.Module):
     ``forward(x, lengths)`` returns ``(output, h_n)`` shaped like a packed ``nn.LSTM`` with
     ``batch_first=True`` would after ``pad_packed_sequence``: output (batch, time, directions *
     hidden) with zeros at padded steps, and h_n (layers * directions, batch, hidden).
+
+    ``CELLS`` names the layer classes a subclass may use instead (lesson 10's ``PaddedMinGRU``):
+    built as ``CELLS[cell](input_size, hidden_size, batch_first=True)``, returning ``(output, h_n)``.
     """
+
+    CELLS = _CELLS
 
     def __init__(
         self,
@@ -157,14 +162,14 @@ class PaddedRNN(nn.Module):
         dropout: float = 0.0,
     ):
         super().__init__()
-        if cell not in _CELLS:
-            raise ValueError(f"cell must be one of {sorted(_CELLS)}, got {cell!r}.")
+        if cell not in self.CELLS:
+            raise ValueError(f"cell must be one of {sorted(self.CELLS)}, got {cell!r}.")
         self.cell = cell
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.num_directions = 2 if bidirectional else 1
         self.dropout = nn.Dropout(dropout)  # between layers, as nn.LSTM(dropout=...) does
-        layer_class = _CELLS[cell]
+        layer_class = self.CELLS[cell]
         self.layers = nn.ModuleList()
         for layer in range(num_layers):
             layer_input = input_size if layer == 0 else hidden_size * self.num_directions

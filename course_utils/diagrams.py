@@ -487,12 +487,22 @@ def draw_sentiment_model(tokens: Sequence[str] = ("a", "great", "film"), padded_
     for x, label in zip(xs, summaries):
         _box(ax, x, summary_y, label, width=1.45, height=0.55, color="#fff2cc", fontsize=10)
     last = spacing * (n - 1)
-    _arrow(ax, (last, rows["forward"] + 0.28), (xs[0], summary_y - 0.28), color="tab:blue")
+    side = last + 0.8  # round the last column on its right, so that the arrow crosses no box
+    _line(ax, [(last + 0.5, rows["forward"]), (side, rows["forward"]), (side, rows["backward"] + 0.6),
+               (xs[0], summary_y - 0.28)], color="tab:blue")
     _arrow(ax, (0.0, rows["backward"] + 0.28), (xs[1], summary_y - 0.28), color="tab:red")
-    for t in range(n):  # max and mean read every real step's output [forward ; backward]
+    # max and mean read every real step's output, output[t] = [forward h_t ; backward h_t]: the whole
+    # column of both directions (dashed), not the backward states alone
+    top = rows["backward"] + 0.42
+    for t in range(n):
+        x = spacing * t
+        ax.add_patch(FancyBboxPatch((x - 0.62, rows["forward"] - 0.42), 1.24, top - rows["forward"] + 0.42,
+                                    boxstyle="round,pad=0.02,rounding_size=0.1", facecolor="none",
+                                    edgecolor="dimgray", linewidth=1.0, linestyle="--", zorder=1))
         for k in (2, 3):
-            _arrow(ax, (spacing * t, rows["backward"] + 0.28), (xs[k], summary_y - 0.28), color="gray",
-                   linewidth=0.8)
+            _arrow(ax, (x, top), (xs[k], summary_y - 0.28), color="gray", linewidth=0.8)
+    ax.text(-0.66, top + 0.12, "output[t] = [$\\overrightarrow{h}_t$ ; $\\overleftarrow{h}_t$]", ha="right",
+            va="bottom", fontsize=9, color="dimgray")
     _box(ax, right / 2, 6.5, "concatenate", width=4.2, height=0.55, color=STATE_COLOR)
     for x in xs:
         _arrow(ax, (x, summary_y + 0.28), (x, 6.22))

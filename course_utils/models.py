@@ -12,6 +12,8 @@ One configurable class covers every model of lessons 5 and 6::
 
 The recurrent layer is ``course_utils.batching.PaddedRNN``: it reads right-padded, length-bucketed
 batches and gives exactly the results of ``pack_padded_sequence``, much faster on a CPU.
+Lesson 10 adds two encoders with the same interface (``course_utils.modern``): ``cell="mingru"``,
+a recurrence trained with a parallel scan, and ``cell="transformer"``, self-attention.
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ from torch import nn
 
 from .attention import AttentionPooling
 from .batching import PaddedRNN, masked_max, masked_mean, padding_mask
+from .modern import PaddedMinGRU, PaddedTransformer
 from .text import PAD_INDEX, UNK_INDEX
 
 CELLS = ("rnn", "lstm", "gru")
+ENCODERS = CELLS + ("mingru", "transformer")  # lesson 10: a parallel-scan recurrence and self-attention
 POOLINGS = ("last", "mean", "max", "max+mean", "last+max+mean", "attention-pool")
 
 
@@ -78,6 +82,11 @@ class ModelConfig:
     ``num_classes`` is the number of outputs of the head. 1 (the default): one logit per review
     for two classes, trained with ``BCEWithLogitsLoss`` (lessons 5-7). C > 1: C logits per review,
     one per class, trained with ``CrossEntropyLoss`` (lesson 8: the 8 star ratings).
+
+    ``cell="transformer"`` (lesson 10) is a Transformer encoder of ``num_layers`` layers whose
+    width is ``embedding_dim``, with ``num_heads`` attention heads and a feed-forward layer of
+    ``hidden_size``; ``dropout`` is also its dropout inside the layers. ``cell="mingru"`` is the
+    minGRU, used as the other recurrent cells are.
     """
 
     vocab_size: int
@@ -92,10 +101,18 @@ class ModelConfig:
     word_dropout: float = 0.0
     head_hidden: Optional[int] = None
     num_classes: int = 1  # added in lesson 8; checkpoints saved without it load as 1
+    num_heads: int = 4  # added in lesson 10: attention heads of a Transformer (cell="transformer")
 
     def __post_init__(self) -> None:
-        if self.cell not in CELLS:
-            raise ValueError(f"cell must be one of {CELLS}, got {self.cell!r}.")
+        if self.cell not in ENCODERS:
+            raise ValueError(f"cell must be one of {ENCODERS}, got {self.cell!r}.")
+        if self.cell == "transformer":
+            if "last" in self.pooling.split("+"):
+                raise ValueError("a Transformer has no final state: pool with 'mean', 'max', 'max+mean' or "
+                                 "'attention-pool'.")
+            if self.bidirectional or self.embedding_dim % max(self.num_heads, 1):
+                raise ValueError("a Transformer reads both ways already (bidirectional=False), and its width, "
+                                 f"embedding_dim={self.embedding_dim}, must be a multiple of num_heads={self.num_heads}.")
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}.")
         if self.vocab_size < 2 or self.embedding_dim < 1 or self.hidden_size < 1 or self.num_layers < 1:
@@ -126,8 +143,9 @@ class SentimentClassifier(nn.Module):
         self.num_directions = 2 if c.bidirectional else 1
         self.embedding = nn.Embedding(c.vocab_size, c.embedding_dim, padding_idx=PAD_INDEX)
         self.embedding_dropout = nn.Dropout(c.embedding_dropout)
-        self.rnn = PaddedRNN(c.cell, c.embedding_dim, c.hidden_size, c.num_layers, c.bidirectional, c.dropout)
-        features = c.hidden_size * self.num_directions * len(c.pooling.split("+"))
+        self.rnn = _encoder(c)
+        width = c.embedding_dim if c.cell == "transformer" else c.hidden_size * self.num_directions
+        features = width * len(c.pooling.split("+"))
         # pooling="attention-pool": one learned query attends over the real steps (lesson 7)
         self.attention = AttentionPooling(features) if c.pooling == "attention-pool" else None
         self.dropout = nn.Dropout(c.dropout)
@@ -170,12 +188,13 @@ class SentimentClassifier(nn.Module):
         prefix ending at t: one pass gives every prefix (a running mean / max for those poolings).
         A bidirectional model's backward direction starts at the end of the text, so each prefix
         needs its own pass: the prefixes are batched (cost grows with the square of the length).
+        So does a Transformer's (lesson 10): every position attends to the whole text.
         """
         ids = ids.view(-1)
         n = ids.numel()
         if n == 0:
             raise ValueError("prefix_logits() needs at least one token.")
-        if self.num_directions == 1 and self.attention is None:
+        if self.num_directions == 1 and self.attention is None and self.config.cell != "transformer":
             output, _ = self.encode(ids.unsqueeze(0), torch.tensor([n]))
             output = output[0]  # (time, hidden): output[t] is the top layer's state after t + 1 tokens
             steps = torch.arange(1, n + 1, device=output.device, dtype=output.dtype).unsqueeze(1)
@@ -192,6 +211,15 @@ class SentimentClassifier(nn.Module):
             batch = ids[: lengths[-1]].unsqueeze(0).expand(len(lengths), -1)
             logits.append(self(batch * padding_mask(lengths.to(ids.device), batch.size(1)), lengths))
         return torch.cat(logits)
+
+
+def _encoder(c: ModelConfig) -> nn.Module:
+    """The layer that reads the embedded review: ``(x, lengths) -> (output, h_n)`` for every cell."""
+    if c.cell == "transformer":
+        return PaddedTransformer(c.embedding_dim, c.num_heads, c.hidden_size, c.num_layers, c.dropout)
+    if c.cell == "mingru":
+        return PaddedMinGRU(c.embedding_dim, c.hidden_size, c.num_layers, c.bidirectional, c.dropout)
+    return PaddedRNN(c.cell, c.embedding_dim, c.hidden_size, c.num_layers, c.bidirectional, c.dropout)
 
 
 def build_model(vocab_size: int, **options) -> SentimentClassifier:

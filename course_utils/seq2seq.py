@@ -9,8 +9,10 @@ from: the alignment that attention should learn.
   and a ``long`` test set holds inputs longer than any training input.
 * ``CharVocab`` turns text into character ids (``<pad>`` = 0, ``<sos>``, ``<eos>``).
 * ``Seq2Seq``: a bidirectional GRU encoder; a GRU-cell decoder that, at each step, reads the
-  previous character and (optionally) attends over the encoder's states.
+  previous character and (optionally) attends over the encoder's states, with scaled dot-product
+  or additive scores.
 * ``train_seq2seq`` (teacher forcing or not), ``exact_match`` and ``translate`` (greedy decoding).
+  They run where the model is: move it to the GPU (``model.to("cuda")``) and they use the GPU.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 
-from .attention import dot_product_attention
+from .attention import AdditiveAttention, dot_product_attention
 from .batching import PaddedRNN, padding_mask
 
 MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september",
@@ -142,18 +144,28 @@ class CharVocab:
         return "".join(chars)
 
 
-def encode_inputs(texts: Sequence[str], vocab: CharVocab) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded input ids (batch, time) and their lengths (batch,)."""
+def encode_inputs(texts: Sequence[str], vocab: CharVocab,
+                  device: Optional[torch.device] = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded input ids (batch, time) and their lengths (batch,), on ``device`` (default: the CPU)."""
     inputs = [torch.tensor(vocab.encode(text)) for text in texts]
     lengths = torch.tensor([len(x) for x in inputs])
-    return pad_sequence(inputs, batch_first=True, padding_value=PAD_ID), lengths
+    return pad_sequence(inputs, batch_first=True, padding_value=PAD_ID).to(device), lengths.to(device)
 
 
-def make_batch(examples: Sequence[Example], vocab: CharVocab) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Inputs and lengths (``encode_inputs``) and targets (batch, 11): the ISO date + <eos>."""
-    inputs, lengths = encode_inputs([text for text, _ in examples], vocab)
-    targets = torch.tensor([vocab.encode(iso) + [EOS_ID] for _, iso in examples])
+def make_batch(examples: Sequence[Example], vocab: CharVocab,
+               device: Optional[torch.device] = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Inputs and lengths (``encode_inputs``) and targets (batch, 11): the ISO date + <eos>, on ``device``."""
+    inputs, lengths = encode_inputs([text for text, _ in examples], vocab, device)
+    targets = torch.tensor([vocab.encode(iso) + [EOS_ID] for _, iso in examples], device=device)
     return inputs, lengths, targets
+
+
+def device_of(model: nn.Module) -> torch.device:
+    """The device a model's weights are on: where its inputs must go."""
+    return next(model.parameters()).device
+
+
+ATTENTIONS = ("dot", "additive", None)  # the decoder's kinds of attention (None: without attention)
 
 
 class Seq2Seq(nn.Module):
@@ -162,18 +174,24 @@ class Seq2Seq(nn.Module):
     Encoder: embedding -> bidirectional GRU (``PaddedRNN``) -> states (batch, time, 2 * hidden)
     and its final forward + backward states, which start the decoder.
     Decoder step (``decode_step``): the previous character's embedding -> ``GRUCell`` -> state s.
-    Without attention the state alone predicts the next character: everything about the input must
-    pass through the fixed-size state. With attention the state is also a query over the encoder's
-    states: ``context = attention(s, states)``, and ``tanh(W [s; context])`` predicts the next character.
+    Without attention (``attention=None``) the state alone predicts the next character: everything
+    about the input must pass through the fixed-size state. With attention the state is also a
+    query over the encoder's states: ``context = attention(s, states)``, and ``tanh(W [s; context])``
+    predicts the next character. ``attention="dot"`` scores with scaled dot products,
+    ``"additive"`` with ``AdditiveAttention`` (Bahdanau et al. 2015).
     """
 
-    def __init__(self, vocab_size: int, embedding_dim: int = 32, hidden_size: int = 64, attention: bool = True):
+    def __init__(self, vocab_size: int, embedding_dim: int = 32, hidden_size: int = 64,
+                 attention: Optional[str] = "dot"):
         super().__init__()
+        if attention not in ATTENTIONS:
+            raise ValueError(f"attention must be 'dot', 'additive' or None, got {attention!r}.")
         self.attention = attention
         size = 2 * hidden_size  # the decoder's state has the size of the encoder's two directions together
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD_ID)
         self.encoder = PaddedRNN("gru", embedding_dim, hidden_size, bidirectional=True)
         self.decoder = nn.GRUCell(embedding_dim, size)
+        self.additive = AdditiveAttention(size, size, hidden_size) if attention == "additive" else None
         self.combine = nn.Linear(2 * size, size) if attention else None
         self.out = nn.Linear(size, vocab_size)
 
@@ -183,13 +201,26 @@ class Seq2Seq(nn.Module):
         mask = padding_mask(lengths.to(inputs.device), inputs.size(1))
         return states, mask, torch.cat([h_n[0], h_n[1]], dim=1)
 
+    def attention_keys(self, states: torch.Tensor) -> torch.Tensor:
+        """What each decoder step compares its query with: the encoder's states themselves (dot
+        product), or their projection ``W_k h`` (additive), computed once per input."""
+        return self.additive.project_keys(states) if self.attention == "additive" else states
+
     def decode_step(self, previous: torch.Tensor, state: torch.Tensor, states: torch.Tensor,
-                    mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
-        """One step: previous ids (batch,) -> (logits (batch, vocab), new state, attention weights or None)."""
+                    mask: torch.Tensor, keys: Optional[torch.Tensor] = None,
+                    ) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+        """One step: previous ids (batch,) -> (logits (batch, vocab), new state, attention weights or None).
+
+        ``keys`` is ``attention_keys(states)``, computed once by the caller (``None``: here).
+        """
         state = self.decoder(self.embedding(previous), state)
         if not self.attention:
             return self.out(state), state, None
-        context, weights = dot_product_attention(state, states, states, mask)
+        keys = self.attention_keys(states) if keys is None else keys
+        if self.attention == "additive":
+            context, weights = self.additive(state, keys, states, mask)
+        else:
+            context, weights = dot_product_attention(state, keys, states, mask)
         return self.out(torch.tanh(self.combine(torch.cat([state, context], dim=1)))), state, weights
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor,
@@ -200,10 +231,11 @@ class Seq2Seq(nn.Module):
         own previous guess (its argmax), as at test time.
         """
         states, mask, state = self.encode(inputs, lengths)
+        keys = self.attention_keys(states)  # once per input (additive attention projects them)
         previous = torch.full((inputs.size(0),), SOS_ID, dtype=torch.long, device=inputs.device)
         logits = []
         for t in range(targets.size(1)):
-            step_logits, state, _ = self.decode_step(previous, state, states, mask)
+            step_logits, state, _ = self.decode_step(previous, state, states, mask, keys)
             logits.append(step_logits)
             previous = targets[:, t] if teacher_forcing else step_logits.argmax(dim=1)
         return torch.stack(logits, dim=1)
@@ -216,10 +248,11 @@ class Seq2Seq(nn.Module):
         Returns ids (batch, steps) and the attention weights (batch, steps, time), or None without attention.
         """
         states, mask, state = self.encode(inputs, lengths)
+        keys = self.attention_keys(states)  # once per input (additive attention projects them)
         previous = torch.full((inputs.size(0),), SOS_ID, dtype=torch.long, device=inputs.device)
         ids, weights = [], []
         for _ in range(steps):
-            logits, state, step_weights = self.decode_step(previous, state, states, mask)
+            logits, state, step_weights = self.decode_step(previous, state, states, mask, keys)
             previous = logits.argmax(dim=1)
             ids.append(previous)
             weights.append(step_weights)
@@ -232,8 +265,10 @@ def train_seq2seq(model: Seq2Seq, examples: Sequence[Example], vocab: CharVocab,
                   after_epoch: Optional[Callable[[int], None]] = None) -> list[float]:
     """Adam with a one-cycle schedule, cross-entropy over every output character; returns the loss of each epoch.
 
+    The batches go to the model's device (``model.to("cuda")`` trains on the GPU).
     ``after_epoch(epoch)`` (if given) is called after each epoch, e.g. to measure the exact match so far.
     """
+    device = device_of(model)
     rng = random.Random(seed)
     order = list(range(len(examples)))
     batches_per_epoch = (len(order) + batch_size - 1) // batch_size
@@ -247,7 +282,7 @@ def train_seq2seq(model: Seq2Seq, examples: Sequence[Example], vocab: CharVocab,
         rng.shuffle(order)
         start, total = time.perf_counter(), 0.0
         for first in range(0, len(order), batch_size):
-            inputs, lengths, targets = make_batch([examples[i] for i in order[first:first + batch_size]], vocab)
+            inputs, lengths, targets = make_batch([examples[i] for i in order[first:first + batch_size]], vocab, device)
             logits = model(inputs, lengths, targets, teacher_forcing=teacher_forcing)
             loss = loss_fn(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
             optimizer.zero_grad()
@@ -266,11 +301,11 @@ def train_seq2seq(model: Seq2Seq, examples: Sequence[Example], vocab: CharVocab,
 
 @torch.no_grad()
 def predict_dates(model: Seq2Seq, texts: Sequence[str], vocab: CharVocab, batch_size: int = 500) -> list[str]:
-    """Greedy translations of ``texts``."""
+    """Greedy translations of ``texts`` (computed on the model's device)."""
     model.eval()
     predictions = []
     for first in range(0, len(texts), batch_size):
-        inputs, lengths = encode_inputs(texts[first:first + batch_size], vocab)
+        inputs, lengths = encode_inputs(texts[first:first + batch_size], vocab, device_of(model))
         ids, _ = model.greedy(inputs, lengths)
         predictions += [vocab.decode(row) for row in ids.tolist()]
     return predictions

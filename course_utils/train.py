@@ -19,8 +19,9 @@ Headless, for instructors (progress on stderr; ``--json`` prints one JSON object
 Each named model is a ``Recipe``: the model's options and how to train it. The best checkpoint
 (by validation accuracy) is saved as ``data/checkpoints/<name>.pt`` with the vocabulary, so
 ``course_utils.predict.load_predictor`` can use it later. ``--refit`` trains on all 25,000
-training reviews without validation (``data/checkpoints/<name>-refit.pt``): the last step, once
-validation has chosen the recipe.
+training reviews without validation (``data/checkpoints/<name>-refit.pt``), for the number of
+epochs validation kept in ``data/checkpoints/<name>.pt``: the last step, once validation has
+chosen the recipe and its epochs.
 
 Lesson 9's ``stars`` recipe predicts the star rating (1-4 or 7-10: 8 classes, ``CrossEntropyLoss``)
 from the same reviews, split and vocabulary (``prepare_imdb(target="stars")``); its summary adds
@@ -183,6 +184,7 @@ class TrainResult:
     refit: bool = False  # trained on train + valid, without validation (see ``train_model``)
     test_mae: Optional[float] = None  # stars: mean absolute error in stars on the test reviews
     val_stars: Optional[dict] = None  # stars: {rule: (accuracy, mean absolute error)} on the validation reviews
+    refit_epochs_from: Optional[Path] = None  # a refit: the validation run's checkpoint whose kept epoch it trained to
 
     def probabilities(self, examples: Sequence[Example]) -> torch.Tensor:
         """P(positive) of each example (e.g. ``data.valid``), cut as the model was trained;
@@ -204,6 +206,7 @@ class TrainResult:
             "description": self.recipe.description,
             "epochs": len(self.history.train_loss),
             "refit": self.refit,
+            **({"refit_epochs_from": str(self.refit_epochs_from)} if self.refit_epochs_from else {}),
             "max_len": self.recipe.max_len,
             "train_loss": [round(x, 4) for x in self.history.train_loss],
             "train_acc": [round(x, 4) for x in self.history.train_acc],
@@ -274,6 +277,10 @@ def train_model(
     ``refit=True`` is the last step, once validation has chosen the recipe and its epochs: train
     the same recipe on train + valid (all 25,000 training reviews), with no validation, keep the
     last epoch, and test it once. The checkpoint goes to ``data/checkpoints/<name>-refit.pt``.
+    A refit trains for the number of epochs validation **kept** (``kept_epoch``: the epoch saved
+    in the validation run's checkpoint ``data/checkpoints/<name>.pt``), not the recipe's number,
+    unless ``epochs`` is given; the learning-rate schedule spans those epochs (a one-cycle
+    schedule warms up and decays to nearly zero within them).
 
     A ``"stars"`` recipe (lesson 8) needs ``prepare_imdb(target="stars")``. Its epoch is kept by
     the validation accuracy of the most probable rating; its ``test_acc`` is the share of test
@@ -297,6 +304,12 @@ def train_model(
     if recipe.target != data.target:
         raise ValueError(f"The {name!r} recipe predicts {recipe.target}, but the data is labeled with "
                          f"{data.target}: use prepare_imdb(target={recipe.target!r}).")
+    refit_source = None
+    if refit and epochs is None:
+        refit_source = default_checkpoint(name)
+        epochs = kept_epoch(refit_source)
+        if log is not None:
+            log(f"refit: {epochs} epoch(s), the epoch validation kept in {refit_source}")
     epochs = recipe.epochs if epochs is None else epochs
     device = device or get_device()
     set_seed(seed)
@@ -306,7 +319,7 @@ def train_model(
     train_loader = make_loader(recipe.shorten(train_examples), recipe.batch_size, shuffle=True, seed=seed)
     valid_loader = None if refit else make_loader(recipe.shorten(data.valid), 256, shuffle=False)
     checkpoint = (checkpoint or default_checkpoint(f"{name}-refit" if refit else name)) if save else None
-    extra = {"name": name, "vocab": data.vocab.itos, "max_len": recipe.max_len, "head": recipe.head}
+    extra = {"name": name, "vocab": data.vocab.itos, "max_len": recipe.max_len, "head": recipe.head, "epochs": epochs}
     start = time.perf_counter()
     history = fit(
         model, train_loader, valid_loader, epochs=epochs, lr=recipe.lr, weight_decay=recipe.weight_decay,
@@ -329,7 +342,26 @@ def train_model(
         test_acc = accuracy_of(probabilities, labels)
     return TrainResult(name, model, recipe, history, test_loss, test_acc, count_parameters(model),
                        checkpoint, str(device), train_reviews=len(train_examples), test_probabilities=probabilities,
-                       fit_seconds=fit_seconds, refit=refit, test_mae=test_mae, val_stars=val_stars)
+                       fit_seconds=fit_seconds, refit=refit, test_mae=test_mae, val_stars=val_stars,
+                       refit_epochs_from=refit_source)
+
+
+def kept_epoch(checkpoint: Path) -> int:
+    """The epoch that validation kept in a training run, read from the run's checkpoint file.
+
+    ``fit`` saves the best epoch's weights with its number (``"epoch"``); a refit trains that many
+    epochs. A clear ``ValueError`` when there is no such file: run the recipe with validation first.
+    """
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise ValueError(f"a refit trains for the number of epochs validation kept, read from {checkpoint}, "
+                         "which does not exist: train the recipe with validation first (without --refit), "
+                         "or give the number of epochs (--epochs N).")
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    if not isinstance(saved, dict) or not isinstance(saved.get("epoch"), int):
+        raise ValueError(f"{checkpoint} does not say which epoch validation kept: give the number of epochs "
+                         "(--epochs N).")
+    return saved["epoch"]
 
 
 DIRECTIONS = ("forward", "backward")  # how a classifier of the pretrained recipe reads a review
@@ -571,7 +603,8 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     parser.add_argument("--refit", action="store_true",
                         help="train on all training reviews (train + valid) without validation, keeping the last epoch: "
-                             "the last step, once validation has chosen the recipe")
+                             "the last step, once validation has chosen the recipe; it trains for the epoch validation "
+                             "kept in data/checkpoints/NAME.pt (or --epochs N)")
     parser.add_argument("--lm", type=Path, metavar="PATH",
                         help="--model pretrained: start from these saved language models instead of pretraining them: "
                              "PATH the forward one and PATH-backward its partner (e.g. data/checkpoints/pretrained-lm.pt "
@@ -606,6 +639,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"python -m course_utils.train: error: {args.imdb_folder} is not an aclImdb folder "
               "(it has no train/ folder).", file=sys.stderr)
         return 2
+    if args.refit and args.epochs is None and args.model in RECIPES:
+        try:  # fail before loading the data when the number of epochs is not known
+            kept_epoch(default_checkpoint(args.model))
+        except ValueError as error:
+            print(f"python -m course_utils.train: error: {error}", file=sys.stderr)
+            return 2
     options = dict(limit=args.limit, folder=args.imdb_folder, refit=args.refit)  # the split's seed stays 0
     if args.model == "nbsvm":
         summary = train_nbsvm(**options)

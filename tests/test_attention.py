@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from course_utils.attention import AttentionPooling, dot_product_attention, masked_softmax
+from course_utils.attention import AdditiveAttention, AttentionPooling, dot_product_attention, masked_softmax
 from course_utils.models import build_model
 from course_utils.train import RECIPES, main
 from test_train_cli import write_tiny_imdb
@@ -137,3 +137,22 @@ def test_cli_attention_json_on_a_tiny_imdb(tmp_path, monkeypatch, capsys):
     from course_utils.predict import load_predictor
     predictor = load_predictor(result["checkpoint"])  # the checkpoint rebuilds the attention model
     assert 0 < predictor("a great and wonderful film") < 1
+
+
+def test_additive_attention_is_bahdanaus_formula():
+    """score_i = v . tanh(W_q q + W_k k_i), masked softmax, weighted sum; query and keys of different sizes."""
+    torch.manual_seed(0)
+    attention = AdditiveAttention(query_size=5, key_size=7, attention_size=4)
+    g = torch.Generator().manual_seed(3)
+    query, keys, values = torch.randn(3, 5, generator=g), torch.randn(3, 6, 7, generator=g), torch.randn(3, 6, 2, generator=g)
+    mask = torch.arange(6).unsqueeze(0) < torch.tensor([[6], [2], [4]])
+    context, weights = attention(query, attention.project_keys(keys), values, mask)
+    W_q, W_k, b_k, v = (attention.query_projection.weight, attention.key_projection.weight,
+                        attention.key_projection.bias, attention.v.weight[0])
+    for b in range(3):
+        n = int(mask[b].sum())
+        scores = torch.stack([v @ torch.tanh(W_q @ query[b] + W_k @ keys[b, i] + b_k) for i in range(n)])
+        expected = torch.softmax(scores, dim=0)
+        assert torch.allclose(weights[b, :n], expected, atol=1e-6) and torch.all(weights[b, n:] == 0)
+        assert torch.allclose(context[b], expected @ values[b, :n], atol=1e-6)
+    assert context.shape == (3, 2) and weights.shape == (3, 6)

@@ -244,3 +244,28 @@ def test_bench_models_compute_the_same_thing():
 
     with pytest.raises(AssertionError, match="outputs differ"):
         assert_same_results(packed, ReadsThePadding(50), [batch])
+
+
+def test_bench_times_the_four_ways_on_the_same_reviews():
+    from course_utils.bench import WAYS, same_reviews_two_ways
+
+    lengths = [random.Random(i).randint(1, 500) for i in range(400)]
+    random_batches, bucket_batches = same_reviews_two_ways(lengths, n_batches=6, batch_size=8, seed=0)
+    assert len(random_batches) == len(bucket_batches) == 6
+    assert sorted(sum(random_batches, [])) == sorted(sum(bucket_batches, []))  # the same 48 reviews
+
+    def padding(batches):
+        return sum(len(b) * max(lengths[i] for i in b) - sum(lengths[i] for i in b) for b in batches)
+    assert padding(bucket_batches) < padding(random_batches) / 2
+    assert sorted(WAYS) == sorted((b, layer) for b in ("random", "bucketed") for layer in ("packed", "PaddedRNN"))
+    with pytest.raises(ValueError, match="needs 4,800 reviews"):
+        same_reviews_two_ways(lengths, n_batches=600, batch_size=8, seed=0)
+
+
+def test_bench_command_line_answers_bad_input_in_one_line(capsys):
+    from course_utils.bench import main
+
+    with pytest.raises(SystemExit):
+        main(["batching", "--batches", "0"])
+    error = capsys.readouterr().err
+    assert "expected a positive integer" in error and len(error.strip().splitlines()) == 1

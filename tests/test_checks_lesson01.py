@@ -381,7 +381,7 @@ def test_hidden_state_gradients_accepts_right_answers_written_differently(right,
 
 
 def make_bptt(*, derivative=lambda h: 1 - h**2, transpose=False, same_step=False, forward=False,
-              direct=True, pre_activation=False):
+              direct=True, pre_activation=False, one_step=False):
     """A family of hand-written BPTT loops with one mistake switched on."""
     def broken(output, weight_hh, grad_output):
         w = weight_hh.T if transpose else weight_hh
@@ -391,11 +391,27 @@ def make_bptt(*, derivative=lambda h: 1 - h**2, transpose=False, same_step=False
         for t in order:
             grad = grad_output[:, t] if direct else torch.zeros_like(grad_output[:, t])
             if previous is not None:
-                grad = grad + (grads[previous] * derivative(output[:, t if same_step else previous])) @ w
+                coming = grad_output[:, previous] if one_step else grads[previous]
+                grad = grad + (coming * derivative(output[:, t if same_step else previous])) @ w
             grads[t], previous = grad, t
         result = torch.stack([grads[t] for t in steps], dim=1)
         return result * derivative(output) if pre_activation else result
     return broken
+
+
+def bptt_square_of_difference(output, weight_hh, grad_output):
+    """Held out in issue 20: (1 - h)**2 for the tanh derivative, written as students write it."""
+    grad_h = grad_output.clone()
+    for t in range(output.shape[1] - 2, -1, -1):
+        grad_h[:, t] += (grad_h[:, t + 1] * (1 - output[:, t + 1]) ** 2) @ weight_hh
+    return grad_h
+
+
+def bptt_one_step_back(output, weight_hh, grad_output):
+    """Held out in issue 20: each step adds only what the NEXT step's own loss sends back."""
+    grad_h = grad_output.clone()
+    grad_h[:, :-1] += (grad_output[:, 1:] * (1 - output[:, 1:] ** 2)) @ weight_hh
+    return grad_h
 
 
 def with_autograd(output, weight_hh, grad_output):
@@ -417,6 +433,10 @@ def with_torch_func(output, weight_hh, grad_output):
     (make_bptt(forward=True), ["wrong order", "last step"]),
     (make_bptt(direct=False), ["direct term is missing"]),
     (make_bptt(pre_activation=True), ["dL/da_t"]),
+    (make_bptt(derivative=lambda h: (1 - h) ** 2), ["1 - h**2", "not (1 - h)**2"]),
+    (bptt_square_of_difference, ["1 - h**2", "not (1 - h)**2"]),
+    (make_bptt(one_step=True), ["Only one step back", "running sum"]),
+    (bptt_one_step_back, ["Only one step back", "running sum"]),
     (lambda output, weight_hh, grad_output: grad_output.clone(), ["You return grad_output"]),
     (lambda output, weight_hh, grad_output: hidden_state_gradients(output, weight_hh, grad_output)[:, :-1],
      ["grad_h has shape"]),

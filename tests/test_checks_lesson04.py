@@ -302,6 +302,29 @@ def test_bucket_sampler_rejects_mistakes(mistake, fragments):
     rejects(check_bucket_sampler, sampler_variant(mistake), *fragments)
 
 
+class PoolsInLengthOrder(PoolSampler):
+    """Held out in issue 20: each pool sorted (longest first by default), the batches never shuffled."""
+
+    longest_first = True
+
+    def __iter__(self):
+        order = torch.randperm(len(self.lengths), generator=self.generator).tolist()
+        for start in range(0, len(order), self.pool):
+            pool = sorted(order[start:start + self.pool], key=lambda i: self.lengths[i], reverse=self.longest_first)
+            for i in range(0, len(pool), self.batch_size):
+                yield pool[i:i + self.batch_size]
+
+
+class PoolsShortestFirst(PoolsInLengthOrder):
+    longest_first = False
+
+
+@pytest.mark.parametrize("sampler, first", [(PoolsInLengthOrder, "longest first"),
+                                            (PoolsShortestFirst, "shortest first")])
+def test_bucket_sampler_catches_batches_in_order_of_length_both_ways(sampler, first):
+    rejects(check_bucket_sampler, sampler, "order of length", first, "shuffle the order of the batches")
+
+
 def test_bucket_sampler_rejects_duplicates_and_oversized_batches():
     class Twice(PoolSampler):
         def __iter__(self):
@@ -396,6 +419,8 @@ def test_collate_accepts_right_answers(fn, capsys):
     (make_collate(sort=True), ["sorted by length"]),
     (make_collate(lengths_type="list"), ["lengths", "torch.Tensor"]),
     (make_collate(ids_dtype=torch.float), ["int64"]),
+    (lambda batch: (*collate(batch)[:2], collate(batch)[2].int()), ["lengths is torch.int32", "int64"]),
+    (lambda batch: (*collate(batch)[:2], collate(batch)[2].to("meta")), ["lengths is on meta", "keep it on the CPU"]),
     (lambda batch: collate(batch)[:2], ["triple"]),
     (not_implemented, ["not implemented yet"]),
 ])

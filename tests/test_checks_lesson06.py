@@ -138,8 +138,18 @@ def accuracy_with_accuracy_of(model, loader):  # the course's accuracy_of: float
     return accuracy_of(probabilities, torch.cat([y for _, y, _ in loader]))
 
 
+def accuracy_over_the_dataset(model, loader):  # held out in issue 20: divides by len(loader.dataset)
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for ids, labels, lengths in loader:
+            correct += ((torch.sigmoid(model(ids, lengths)) > 0.5) == labels.bool()).sum().item()
+    return correct / len(loader.dataset)
+
+
 @pytest.mark.parametrize("fn", [accuracy, accuracy_float32_tensor, accuracy_with_accuracy_of,
-                                lambda model, loader: accuracy_float32_tensor(model, loader).item()])
+                                lambda model, loader: accuracy_float32_tensor(model, loader).item(),
+                                accuracy_over_the_dataset])
 def test_accuracy_accepts_right_answers(fn, capsys):
     for seed in SEEDS:
         check_accuracy(fn, seed=seed)
@@ -164,6 +174,8 @@ def accuracy_variant(skip):
         result = sum(values) / total
         if skip == "percent":
             return 100 * result
+        if skip == "per_loader_len":
+            return sum(values) / len(loader)
         return [result] if skip == "list" else result
     return broken
 
@@ -177,6 +189,7 @@ def accuracy_variant(skip):
     (accuracy_variant("percent"), ["not a percentage"]),
     (accuracy_variant("last"), ["last batch only"]),
     (accuracy_variant("list"), ["should return a number"]),
+    (accuracy_variant("per_loader_len"), ["len(loader), the number of BATCHES", "len(loader.dataset)"]),
 ])
 def test_accuracy_rejects_mistakes(fn, fragments):
     rejects(check_accuracy, fn, *fragments)

@@ -10,7 +10,9 @@ import torch.nn.functional as F
 
 from checker_testing import devices_seen, not_implemented, rejects
 from course_utils.checks import fresh_checks
-from course_utils.checks.lesson07 import check_attention_context, check_decoder_step, check_masked_attention_weights
+from course_utils.checks.lesson07 import (check_attention_context, check_decoder_step, check_greedy_decode,
+                                          check_masked_attention_weights)
+from course_utils.seq2seq import EOS_ID, PAD_ID, SOS_ID
 
 
 # --- exercise 1: masked attention weights ---------------------------------------------------
@@ -47,6 +49,8 @@ def test_weights_right_answers_pass(answer):
     (lambda s, m: torch.softmax(s * m, dim=1), "scores * mask"),
     (lambda s, m: torch.softmax(s.masked_fill(~m, float("-inf")), dim=1).sum(1), "shape"),
     (lambda s, m: s.masked_fill_(~m, float("-inf")).softmax(1), "in place"),
+    (lambda s, m: torch.log_softmax(s.masked_fill(~m, float("-inf")), dim=1), "log_softmax"),
+    (lambda s, m: F.log_softmax(s.masked_fill(~m, -1e9), dim=-1), "log_softmax"),
     (not_implemented, "not implemented"),
 ])
 def test_weights_mistakes_are_named(answer, fragment):
@@ -169,6 +173,117 @@ def test_decoder_step_mistakes_are_named(answer, fragment):
     rejects(check_decoder_step, answer, fragment)
 
 
+def test_the_log_softmax_hint_does_not_blame_the_padding():
+    message = rejects(check_masked_attention_weights, lambda s, m: torch.log_softmax(s.masked_fill(~m, float("-inf")), 1))
+    assert "exactly 0" not in message and "probabilities" in message
+
+
+def test_hints_do_not_print_the_answer_line():
+    """A hint names the mistake; it does not hand out the line to copy."""
+    answers = [lambda s, m: torch.softmax(s, dim=1) * m, lambda s, m: torch.softmax(s * 0, dim=1)]
+    for answer in answers:
+        message = rejects(check_masked_attention_weights, answer)
+        assert "masked_fill(~mask" not in message and "float('-inf')" not in message, message
+    weights_only = lambda q, k, v, m: (torch.zeros(q.size(0), v.size(-1)), context_loop(q, k, v, m)[1])  # noqa: E731
+    message = rejects(check_attention_context, weights_only, "weights are right")
+    assert "unsqueeze" not in message and ".sum(" not in message
+    message = rejects(check_decoder_step, lambda p, s, e, m, emb, cell, comb, out: (
+        out(s), cell(emb(p), s), torch.softmax(m.float(), 1)))
+    assert "cat[" not in message and "cell(embedding" not in message
+
+
+# --- exercise 4: greedy decoding ---------------------------------------------------------------
+def greedy_list(model, inputs, lengths, steps):
+    states, mask, state = model.encode(inputs, lengths)
+    previous = torch.full((inputs.size(0),), SOS_ID, dtype=torch.long, device=inputs.device)
+    ids = []
+    for _ in range(steps):
+        logits, state, _ = model.decode_step(previous, state, states, mask)
+        previous = logits.argmax(dim=1)
+        ids.append(previous)
+    return torch.stack(ids, dim=1)
+
+
+def greedy_preallocated(model, inputs, lengths, steps):
+    states, mask, state = model.encode(inputs, lengths)
+    ids = torch.zeros(inputs.size(0), steps, dtype=torch.long, device=inputs.device)
+    token = torch.ones(inputs.size(0), dtype=torch.long, device=inputs.device) * SOS_ID
+    for t in range(steps):
+        logits, state, weights = model.decode_step(token, state, states, mask)
+        token = torch.max(logits, dim=-1).indices
+        ids[:, t] = token
+    return ids
+
+
+def greedy_cat_with_keys(model, inputs, lengths, steps):
+    encoded, mask, hidden = model.encode(inputs, lengths)
+    keys = model.attention_keys(encoded)
+    out = torch.full((len(inputs), 1), SOS_ID, device=inputs.device)
+    for _ in range(steps):
+        logits, hidden, _ = model.decode_step(out[:, -1], hidden, encoded, mask, keys)
+        out = torch.cat([out, logits.argmax(1, keepdim=True)], dim=1)
+    return out[:, 1:]
+
+
+@pytest.mark.parametrize("answer", [greedy_list, greedy_preallocated, greedy_cat_with_keys])
+def test_greedy_right_answers_pass(answer):
+    check_greedy_decode(answer)
+    check_greedy_decode(answer, seed=3)
+
+
+def greedy_variant(first=SOS_ID, feed_back=True, carry=True, dim=1, zeros=False, mask_on=True, shift=False,
+                   sample=False):
+    def answer(model, inputs, lengths, steps):
+        states, mask, initial = model.encode(inputs, lengths)
+        mask = mask if mask_on else torch.ones_like(mask)
+        state = torch.zeros_like(initial) if zeros else initial
+        previous = torch.full((inputs.size(0),), first, dtype=torch.long)
+        ids = []
+        for _ in range(steps):
+            logits, new_state, _ = model.decode_step(previous, state, states, mask)
+            if carry:
+                state = new_state
+            if sample:
+                prediction = torch.multinomial(torch.softmax(logits / 5, dim=1), 1).squeeze(1)
+            else:
+                prediction = logits.argmax(dim=dim)
+            ids.append(previous if shift else prediction)
+            if feed_back:
+                previous = prediction
+        return torch.stack(ids, dim=1)
+    return answer
+
+
+@pytest.mark.parametrize("answer, fragment", [
+    (greedy_variant(feed_back=False), "feed each step's prediction"),
+    (greedy_variant(carry=False), "carry on with the state"),
+    (greedy_variant(first=PAD_ID), "not <pad>"),
+    (greedy_variant(first=EOS_ID), "not <eos>"),
+    (greedy_variant(zeros=True), "starts from zeros"),
+    (greedy_variant(mask_on=False), "mask"),
+    (greedy_variant(shift=True), "record what each step predicts"),
+    (greedy_variant(sample=True), "does not sample"),
+    (lambda model, inputs, lengths, steps: greedy_list(model, inputs, lengths, steps).T, "dim=1"),
+    (lambda model, inputs, lengths, steps: model.greedy(inputs, lengths, steps)[0], "write the loop"),
+    (lambda model, inputs, lengths, steps: greedy_list(model, inputs, lengths, steps).float(), "whole numbers"),
+    (lambda model, inputs, lengths, steps: (greedy_list(model, inputs, lengths, steps), None), "not a pair"),
+    (not_implemented, "not implemented"),
+])
+def test_greedy_mistakes_are_named(answer, fragment):
+    rejects(check_greedy_decode, answer, fragment)
+
+
+def test_greedy_cases_tell_the_mistakes_apart():
+    """On every case the checker draws, each mistake gives ids of its own, so it is caught and named."""
+    from course_utils.checks.lesson07 import _greedy_case, _greedy_mistakes
+    for seed in range(0, 100, 10):
+        for trial in range(3):
+            model, inputs, lengths, steps = _greedy_case(seed + trial)
+            results = [model.greedy(inputs, lengths, steps)[0]]
+            results += [compute() for compute, _ in _greedy_mistakes(model, inputs, lengths, steps)]
+            assert all(not torch.equal(a, b) for i, a in enumerate(results) for b in results[:i]), seed + trial
+
+
 def test_checkers_leave_the_random_state_alone():
     torch.manual_seed(123)
     before = torch.rand(1)
@@ -176,6 +291,7 @@ def test_checkers_leave_the_random_state_alone():
     check_masked_attention_weights(weights_fill)
     check_attention_context(context_loop)
     check_decoder_step(step_plain)
+    check_greedy_decode(greedy_list)
     assert torch.equal(torch.rand(1), before)
 
 
@@ -184,6 +300,7 @@ def test_fresh_checks_finds_lesson_7():
     checks.check_masked_attention_weights(weights_fill)
     checks.check_attention_context(context_einsum)
     checks.check_decoder_step(step_bmm)
+    checks.check_greedy_decode(greedy_preallocated)
 
 
 # --- devices ---------------------------------------------------------------------------------
@@ -194,6 +311,8 @@ def test_checkers_give_the_student_tensors_on_the_requested_device():
         previous, state, states, mask, *embedding.parameters(), *cell.parameters(), *combine.parameters(),
         *out.parameters()]
     assert devices_seen(check_decoder_step, decoder_tensors) == {"meta"}
+    assert devices_seen(check_greedy_decode, lambda model, inputs, lengths, steps: [
+        inputs, lengths, *model.parameters()]) == {"meta"}
 
 
 def test_a_result_on_another_device_is_named():

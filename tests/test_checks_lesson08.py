@@ -272,6 +272,36 @@ def test_tbptt_mistakes_are_named(answer, fragments):
     rejects(check_tbptt_step, answer, *fragments)
 
 
+def tbptt_step_clipped(clip="norm", zero_grad=True):
+    """Held out in issue 20: lesson 8's own step, which clips the gradient between backward and step."""
+    def answer(model, inputs, targets, state, optimizer):
+        if state is not None:
+            state = tuple(s.detach() for s in state)
+        logits, state = model(inputs, state)
+        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
+        if zero_grad:
+            optimizer.zero_grad()
+        loss.backward()
+        if clip == "norm":
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 0.25)
+        else:
+            torch.nn.utils.clip_grad_value_(model.parameters(), 0.01)
+        optimizer.step()
+        return loss.item(), state
+    return answer
+
+
+@pytest.mark.parametrize("answer, fragments", [
+    (tbptt_step_clipped("norm"), ["clips the gradient", "clip_grad_norm_", "without clipping"]),
+    (tbptt_step_clipped("value"), ["clips the gradient", "clip_grad_value_", "without clipping"]),
+    (tbptt_step_clipped("norm", zero_grad=False), ["zero_grad", "gradients of earlier chunks"]),
+])
+def test_tbptt_gradient_clipping_is_named_not_mistaken_for_zero_grad(answer, fragments):
+    message = rejects(check_tbptt_step, answer, *fragments)
+    if "clips" in message:
+        assert "zero_grad() before" not in message
+
+
 def test_stale_state_is_named_as_the_given_state():
     """Also once a state is carried (not only the None of the stream's start)."""
     def stale_after_the_start(model, inputs, targets, state, optimizer):
@@ -381,6 +411,17 @@ def test_sample_right_answers_pass(answer, capsys):
     assert "✅" in capsys.readouterr().out
 
 
+def sample_own_generator(logits, temperature, generator):
+    """Held out in issue 20: a fixed generator of its own, made at every call (was told "greedy")."""
+    g = torch.Generator().manual_seed(0)
+    return torch.multinomial(torch.softmax(logits / temperature, dim=-1), 1, generator=g).item()
+
+
+def sample_reseeding_the_global_stream(logits, temperature, generator):
+    torch.manual_seed(42)
+    return torch.multinomial(torch.softmax(logits / temperature, dim=-1), 1).item()
+
+
 def sample_variant(probabilities=lambda l, t: torch.softmax(l / t, dim=-1), use_generator=True, as_int=True):
     def answer(logits, temperature, generator):
         drawn = torch.multinomial(probabilities(logits, temperature), 1,
@@ -396,6 +437,9 @@ def sample_variant(probabilities=lambda l, t: torch.softmax(l / t, dim=-1), use_
     (sample_variant(probabilities=after_softmax_renormalised), ["no effect"]),
     (sample_variant(probabilities=lambda l, t: torch.softmax(l * t, dim=-1)), ["multiplied by T"]),
     (lambda l, t, g: int(l.argmax()), ["greedy"]),
+    (lambda l, t, g: int(torch.argmax(torch.softmax(l / t, dim=0))), ["greedy"]),
+    (sample_own_generator, ["do not change when the seed", "generator of its own", "the `generator` you are given"]),
+    (sample_reseeding_the_global_stream, ["do not change when the seed", "torch.manual_seed"]),
     (sample_variant(as_int=False), ["tensor of shape (1,)", ".item()"]),
     (lambda l, t, g: float(sample_next_word(l, t, g)), ["should return an int"]),
     (lambda l, t, g: len(l), ["not the index of a word"]),

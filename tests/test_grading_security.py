@@ -7,9 +7,11 @@ first answer (``return None``), and every attacker starts from that wrong submis
 point above the wrong student's score would be a point the attack earned. The attacks do not
 depend on which exercises the notebook holds.
 
-Students are graded in alphabetical order: ``a_honest`` and ``a_wrong`` first (their scores are
-the fair ones), the attackers, then ``z_honest`` and ``z_wrong``, who must get exactly the same
-scores as the first two, whatever the attackers did.
+Students are graded in alphabetical order, two at a time (``--jobs 2``): ``a_honest`` and
+``a_wrong`` side by side first (their scores are the fair ones), the attackers (all flagged, so
+each is graded alone in its turn), then ``z_honest`` and ``z_wrong``, who must get exactly the
+same scores as the first two, whatever the attackers did. An attacker that the scan misses,
+running beside honest students, is in test_grading_parallel.py.
 
 Grading writes only into temporary folders: the kernels import a copy of this checkout's
 ``course_utils`` (``--repo``), and the attackers rewrite that copy, never the checkout.
@@ -31,8 +33,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from grading_fixture import course_clone
 
 from course_utils.grading import flags, isolation, layout, workflow
+from course_utils.grading.bench import answered, replace_answer
 from course_utils.grading.gradebook import DETAILS_CSV
 
 EXERCISES = sorted(layout.DEFAULT_EXERCISES_DIR.glob(layout.EXERCISE_GLOB))
@@ -43,15 +47,6 @@ def nbgrader_meta(cell) -> dict:
     return cell.metadata.get("nbgrader", {})
 
 
-def course_clone(folder: Path) -> Path:
-    """A copy of what grading reads from the repository (course_utils, nbgrader_config.py)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(layout.REPO_ROOT / "course_utils", folder / "course_utils",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copyfile(layout.CONFIG_FILE, folder / layout.CONFIG_NAME)
-    return folder
-
-
 def digests(folder: Path) -> dict[str, str]:
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file() and "__pycache__" not in p.parts}
@@ -60,31 +55,13 @@ def digests(folder: Path) -> dict[str, str]:
 # --------------------------------------------------------------------------------------------
 # Submissions
 # --------------------------------------------------------------------------------------------
-def answered(released, instructor):
-    """The student version with every answer cell filled in from the instructor version."""
-    notebook = copy.deepcopy(released)
-    solutions = {nbgrader_meta(c)["grade_id"]: c.source for c in instructor.cells
-                 if nbgrader_meta(c).get("solution")}
-    for cell in notebook.cells:
-        if nbgrader_meta(cell).get("grade_id") in solutions:
-            cell.source = solutions[nbgrader_meta(cell)["grade_id"]]
-    return notebook
-
-
 def first_answer(notebook):
     return next(cell for cell in notebook.cells if nbgrader_meta(cell).get("solution"))
 
 
 def broken(notebook):
     """``notebook`` with its first answer's solution replaced by ``return None``."""
-    notebook = copy.deepcopy(notebook)
-    cell = first_answer(notebook)
-    lines = cell.source.splitlines()
-    begin = next(i for i, line in enumerate(lines) if "### BEGIN SOLUTION" in line)
-    end = next(i for i, line in enumerate(lines) if "### END SOLUTION" in line)
-    indent = lines[begin][: len(lines[begin]) - len(lines[begin].lstrip())]
-    cell.source = "\n".join(lines[:begin] + [indent + "return None"] + lines[end + 1:])
-    return notebook
+    return replace_answer(notebook, nbgrader_meta(first_answer(notebook))["grade_id"], ["return None"])
 
 
 def with_attack(notebook, code: str):
@@ -186,7 +163,7 @@ def graded_class(tmp_path_factory):
         nbformat.write(notebook, subs / student / f"{name}.ipynb")
 
     before = digests(repo)
-    rows = workflow.grade(subs, course, exercises_dir=exercises, repo=repo, timeout=60)
+    rows = workflow.grade(subs, course, exercises_dir=exercises, repo=repo, timeout=60, jobs=2)
     with open(course / DETAILS_CSV, newline="", encoding="utf-8") as file:
         details = list(csv.DictReader(file))
     return {"rows": {row.student: row for row in rows}, "details": details, "repo": repo,
@@ -369,6 +346,7 @@ def test_startup_patterns_watch_only_startup_files(tmp_path):
     ("from pathlib import Path\nPath('/x').write_text('')", "write_text"),
     ("!rm -rf ~", "get_ipython"),
     ("exec('x = 1')", "exec"),
+    ("import signal as s\ns.signal(2, 1)", "s.signal"),  # a module that starts or stops processes, renamed
     ("torch.allclose = lambda *a, **k: True", "assigns to torch.allclose"),  # torch imported elsewhere
 ])
 def test_scan_flags_tampering(source, reason):

@@ -1,117 +1,30 @@
 """Tests of course_utils.instructor / course_utils.grading (release and grade with nbgrader) on a
 small fixture course.
 
-The fixture exercise notebook has three exercises (2, 3 and 5 points), each a solution cell and
-a locked test cell with hidden tests, like the course's exercise notebooks but without torch so
-that nbgrader runs fast. One `release` and one `grade` of a class of made-up students (a perfect
-one, an untouched student version, one wrong answer, infinite loops, floods of output, deleted
-cells, broken JSON, ...) are shared by the tests of this module.
+The fixture exercise notebook (tests/grading_fixture.py) has three exercises (2, 3 and 5 points),
+each a solution cell and a locked test cell with hidden tests, like the course's exercise
+notebooks but without torch so that nbgrader runs fast. One `release` and one `grade` (two
+students at a time) of a class of made-up students (a perfect one, an untouched student
+version, one wrong answer, infinite loops, floods of output, deleted cells, broken JSON, ...)
+are shared by the tests of this module.
 """
 
 from __future__ import annotations
 
 import copy
-import csv
 import io
 import shutil
-from pathlib import Path
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from grading_fixture import (FULL, POINTS, course_clone, exercise_notebook, read_csv, released_course, save,
+                             variant)
 
 from course_utils import instructor
-from course_utils.grading import kernel, layout, results, submissions
-from course_utils.grading.layout import CONFIG_NAME
+from course_utils.grading import kernel, results, submissions
 
 TIMEOUT = 5  # seconds per cell in these tests: the fixture's cells take milliseconds
 STUDENT_LIMIT = 40  # seconds per nbgrader run in the hung-grader test (nbgrader and a kernel start in it)
-POINTS = {"add_test": 2, "square_test": 3, "grid_test": 5}
-FULL = sum(POINTS.values())
-
-
-# --------------------------------------------------------------------------------------------
-# A fixture exercise notebook in nbgrader format
-# --------------------------------------------------------------------------------------------
-def _meta(grade_id, *, grade=False, solution=False, locked=True, points=None):
-    nbgrader = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3,
-                "solution": solution, "task": False}
-    if points is not None:
-        nbgrader["points"] = points
-    return {"nbgrader": nbgrader}
-
-
-def _solution(grade_id, name, doc, body):
-    source = f'def {name}:\n    """{doc}"""\n    ### BEGIN SOLUTION\n    {body}\n    ### END SOLUTION\n'
-    return new_code_cell(source, metadata=_meta(grade_id, solution=True, locked=False))
-
-
-def _test(grade_id, visible, hidden):
-    source = f"{visible}\n### BEGIN HIDDEN TESTS\n{hidden}\n### END HIDDEN TESTS\nprint('passed')"
-    return new_code_cell(source, metadata=_meta(grade_id, grade=True, points=POINTS[grade_id]))
-
-
-def exercise_notebook() -> nbformat.NotebookNode:
-    """Instructor version: setup cell, then three exercises with visible and hidden tests."""
-    cells = [
-        new_markdown_cell("# Fixture exercises", metadata=_meta("intro")),
-        new_code_cell("import math\nprint('setup done')", metadata=_meta("setup")),
-        _solution("add_solution", "add(a, b)", "Return a + b.", "return a + b"),
-        _test("add_test", 'assert add(1, 2) == 3, "add(1, 2) should be 3"',
-              'assert add(-7, 7) == 0, "SECRET_ADD_CHECK"'),
-        _solution("square_solution", "square(x)", "Return x squared.", "return x * x"),
-        _test("square_test", 'assert square(3) == 9, "square(3) should be 9"',
-              'assert square(-4) == 16, "SECRET_SQUARE_CHECK"'),
-        _solution("grid_solution", "grid(rows, cols)", "A rows x cols list of lists of zeros.",
-                  "return [[0] * cols for _ in range(rows)]"),
-        _test("grid_test",
-              "g = grid(2, 3)\nshape = (len(g), len(g[0]))\n"
-              'assert shape == (2, 3), f"grid(2, 3) has shape {shape}, expected (2, 3)"',
-              'assert len(grid(4, 1)) == 4, "SECRET_GRID_CHECK"'),
-    ]
-    notebook = new_notebook(cells=cells)
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                       "language": "python"}
-    return notebook
-
-
-def variant(notebook, drop=(), **sources):
-    """A copy of ``notebook`` with the cells named in ``sources`` rewritten and ``drop`` deleted."""
-    notebook = copy.deepcopy(notebook)
-    notebook.cells = [cell for cell in notebook.cells
-                      if cell.metadata["nbgrader"]["grade_id"] not in drop]
-    for cell in notebook.cells:
-        grade_id = cell.metadata["nbgrader"]["grade_id"]
-        if grade_id in sources:
-            cell.source = sources[grade_id]
-    return notebook
-
-
-def save(folder: Path, relative: str, notebook) -> None:
-    path = folder / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(notebook, str):
-        path.write_text(notebook)
-    else:
-        nbformat.write(notebook, path)
-
-
-def course_clone(folder: Path) -> Path:
-    """A copy of what grading reads from the repository (course_utils, nbgrader_config.py).
-
-    Grading restores the repository's files that a submission changed; the tests grade against
-    this copy, so that they never write into the checkout (where others may be editing).
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(layout.REPO_ROOT / "course_utils", folder / "course_utils",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copyfile(layout.CONFIG_FILE, folder / CONFIG_NAME)
-    return folder
-
-
-def read_csv(path: Path) -> list[dict]:
-    with open(path, newline="", encoding="utf-8") as file:
-        return list(csv.DictReader(file))
 
 
 # --------------------------------------------------------------------------------------------
@@ -120,16 +33,7 @@ def read_csv(path: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def released(tmp_path_factory):
     """The fixture course released with the command line: (course folder, exercises, handout)."""
-    root = tmp_path_factory.mktemp("course")
-    exercises, course, handout = root / "exercises", root / "grading", root / "handout"
-    exercises.mkdir()
-    for name in ("01_exercises.ipynb", "02_exercises.ipynb"):
-        nbformat.write(exercise_notebook(), exercises / name)
-    (exercises / "notes.ipynb").write_text("{}")  # not an exercise notebook: ignored
-    code = instructor.main(["release", "--course-dir", str(course), "--exercises", str(exercises),
-                            "--out", str(handout)])
-    assert code == 0
-    return course, exercises, handout
+    return released_course(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +87,7 @@ def graded(released, tmp_path_factory):
 
     repo = course_clone(tmp_path_factory.mktemp("repo"))
     code = instructor.main(["grade", str(subs), "--course-dir", str(course), "--repo", str(repo),
-                            "--exercises", str(exercises), "--timeout", str(TIMEOUT)])
+                            "--exercises", str(exercises), "--timeout", str(TIMEOUT), "--jobs", "2"])
     assert code == 0
     rows = {(r["student"], r["notebook"]): r for r in read_csv(course / instructor.GRADEBOOK_CSV)}
     details = {(r["student"], r["notebook"], r["cell"]): r
@@ -323,7 +227,7 @@ def test_gradebook_has_one_row_per_student_and_notebook(graded):
     assert score(rows, "d_troubles", "02_exercises") == (0, FULL, "missing")
     assert rows[("d_troubles", "02_exercises")]["reason"] == "not handed in"
     header = (course / instructor.GRADEBOOK_CSV).read_text().splitlines()[0]
-    assert header == "student,notebook,score,max_score,status,reason,submitted_as"
+    assert header == "student,notebook,score,max_score,status,reason,submitted_as,content_hash"
     # details: one row per graded test cell of every graded notebook
     graded_notebooks = [key for key, row in rows.items() if row["status"] == "graded"]
     assert len(graded_notebooks) == 7

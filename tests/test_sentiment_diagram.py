@@ -22,6 +22,24 @@ def test_the_picture_names_each_stage_and_the_padding():
         assert label in texts, label
     assert sum(text.startswith("$\\overrightarrow{h}") for text in texts) == 3  # real steps only, not the pad
     assert any("not read" in text for text in texts)
+    # max and mean pool output[t], both directions of each step (issue 20), not the backward states only
+    assert any(text.startswith("output[t] = [$\\overrightarrow{h}_t$ ; $\\overleftarrow{h}_t$]") for text in texts)
+
+
+def test_max_and_mean_read_both_directions_of_every_real_step():
+    """Each real step's dashed column (forward and backward state together) sends one arrow to max and one
+    to mean, and no pooling arrow leaves a single direction's state."""
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    fig = draw_sentiment_model(("a", "great", "film"), padded_to=4)
+    ax = fig.axes[0]
+    columns = [p for p in ax.patches if isinstance(p, FancyBboxPatch) and p.get_linestyle() == "--"]
+    gray = [p for p in ax.patches if isinstance(p, FancyArrowPatch)
+            and matplotlib.colors.to_hex(p.get_edgecolor()) == matplotlib.colors.to_hex("gray")]
+    plt.close(fig)
+    assert len(columns) == 3 and len(gray) == 2 * 3
+    tops = {round(c.get_y() + c.get_height(), 2) for c in columns}
+    assert {round(a._posA_posB[0][1], 2) for a in gray} == tops  # every pooling arrow leaves a column top
 
 
 def test_the_concatenated_size_in_the_picture_is_the_models():

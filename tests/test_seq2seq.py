@@ -5,8 +5,9 @@ import datetime
 import pytest
 import torch
 
-from course_utils.seq2seq import (EOS_ID, FORMATS, LONG_MIN_LEN, OUTPUT_LEN, TRAIN_MAX_LEN, CharVocab, Seq2Seq,
-                                  date_data, exact_match, make_batch, train_seq2seq, translate)
+from course_utils import seq2seq
+from course_utils.seq2seq import (EOS_ID, FIRST_DAY, FORMATS, LAST_DAY, LONG_MIN_LEN, OUTPUT_LEN, TRAIN_MAX_LEN,
+                                  CharVocab, Seq2Seq, date_data, exact_match, make_batch, train_seq2seq, translate)
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +60,7 @@ def test_batch_shapes_and_padding():
     assert inputs[1, 8:].tolist() == [0, 0] and (targets[:, -1] == EOS_ID).all()
 
 
-@pytest.mark.parametrize("attention", [True, False])
+@pytest.mark.parametrize("attention", ["dot", "additive", None])
 def test_model_shapes_and_padding_does_not_matter(attention):
     torch.manual_seed(0)
     vocab = CharVocab()
@@ -83,7 +84,7 @@ def test_model_shapes_and_padding_does_not_matter(attention):
 def test_a_small_model_learns_the_dates(data):
     torch.manual_seed(0)
     vocab = CharVocab()
-    model = Seq2Seq(len(vocab), attention=True)
+    model = Seq2Seq(len(vocab), attention="dot")
     seen = []
     losses = train_seq2seq(model, data.train[:600], vocab, epochs=2, batch_size=32, lr=5e-3, log=None,
                            after_epoch=lambda epoch: seen.append(epoch))
@@ -94,3 +95,58 @@ def test_a_small_model_learns_the_dates(data):
         translate(model, "3 nov 2026 #", vocab)
     with pytest.raises(ValueError, match="empty"):
         translate(model, "", vocab)
+
+
+def test_the_data_covers_36525_days():
+    assert (LAST_DAY - FIRST_DAY).days + 1 == 36_525  # 1950-2049 inclusive: 100 years, 25 of them leap years
+
+
+def test_an_unknown_attention_is_refused():
+    with pytest.raises(ValueError, match="'dot', 'additive' or None"):
+        Seq2Seq(10, attention=True)
+
+
+def test_the_keys_are_projected_once_and_give_the_same_step():
+    """decode_step with the keys computed by the caller (once per input) equals computing them in the step."""
+    torch.manual_seed(0)
+    vocab = CharVocab()
+    model = Seq2Seq(len(vocab), embedding_dim=8, hidden_size=6, attention="additive").eval()
+    inputs, lengths, _ = make_batch([("3 nov 2026", "2026-11-03"), ("03/11/26", "2026-11-03")], vocab)
+    states, mask, state = model.encode(inputs, lengths)
+    previous = torch.tensor([1, 1])
+    once = model.decode_step(previous, state, states, mask, model.attention_keys(states))
+    here = model.decode_step(previous, state, states, mask)
+    assert all(torch.equal(a, b) for a, b in zip(once, here))
+    assert model.attention_keys(states).shape == (2, 10, 6)  # projected to the attention size (hidden_size)
+
+
+@pytest.mark.parametrize("attention", ["dot", "additive", None])
+def test_the_model_runs_where_its_weights_are(attention):
+    """On the meta device (shapes without numbers), every tensor of a step and of greedy decoding stays there:
+    on a GPU the same code runs on the GPU."""
+    vocab = CharVocab()
+    model = Seq2Seq(len(vocab), embedding_dim=8, hidden_size=6, attention=attention).to("meta")
+    inputs, lengths, targets = make_batch([("3 nov 2026", "2026-11-03"), ("03/11/26", "2026-11-03")], vocab, "meta")
+    assert {t.device.type for t in (inputs, lengths, targets)} == {"meta"}
+    assert model(inputs, lengths, targets).device.type == "meta"
+    ids, weights = model.greedy(inputs, lengths)
+    assert ids.device.type == "meta" and (weights is None or weights.device.type == "meta")
+
+
+def test_training_and_decoding_use_the_model_device(data, monkeypatch):
+    """train_seq2seq and predict_dates send every batch to the device of the model's weights."""
+    vocab = CharVocab()
+    model = Seq2Seq(len(vocab), embedding_dim=8, hidden_size=6)
+    seen = []
+    original = seq2seq.make_batch
+
+    def recording(examples, vocab, device=None):
+        seen.append(device)
+        return original(examples, vocab, device)
+
+    monkeypatch.setattr(seq2seq, "make_batch", recording)
+    train_seq2seq(model, data.train[:64], vocab, epochs=1, batch_size=32, log=None)
+    assert seen == [torch.device("cpu")] * 2
+    monkeypatch.setattr(seq2seq, "device_of", lambda model: torch.device("meta"))
+    with pytest.raises(RuntimeError):  # the inputs went to "meta", where the CPU model cannot read them
+        translate(model, "3 nov 2026", vocab)

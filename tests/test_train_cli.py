@@ -138,6 +138,48 @@ def test_refit_trains_on_train_and_valid_without_validation(capsys, tiny_imdb, t
     assert plain["refit"] is False and plain["train_reviews"] == 39 and len(plain["val_acc"]) == 1
 
 
+def test_refit_trains_for_the_epoch_validation_kept(capsys, tiny_imdb, tmp_path):
+    """Without --epochs, a refit reads the kept epoch from the validation run's checkpoint and trains that many."""
+    code, out, err = run_main(capsys, "--model", "gru", "--imdb-folder", tiny_imdb, "--refit", "--json", "--no-progress")
+    assert code == 2 and "train the recipe with validation first" in err and len(err.strip().splitlines()) == 1
+    validation = json.loads(run_main(capsys, "--model", "gru", "--imdb-folder", tiny_imdb, "--epochs", "3",
+                                     "--json", "--no-progress")[1])
+    kept = validation["best_epoch"]
+    saved = torch.load(tmp_path / "data" / "checkpoints" / "gru.pt", weights_only=True)
+    assert saved["epoch"] == kept and saved["epochs"] == 3
+    assert train.kept_epoch(tmp_path / "data" / "checkpoints" / "gru.pt") == kept
+    code, out, err = run_main(capsys, "--model", "gru", "--imdb-folder", tiny_imdb, "--refit", "--json", "--no-progress")
+    assert code == 0
+    refit = json.loads(out)
+    assert refit["epochs"] == kept and refit["best_epoch"] == kept and refit["refit"] is True
+    assert refit["refit_epochs_from"] == str(tmp_path / "data" / "checkpoints" / "gru.pt")
+    assert f"refit: {kept} epoch(s), the epoch validation kept in" in err
+
+
+def test_refit_schedule_spans_the_refit_epochs(small_imdb, monkeypatch):
+    """The one-cycle schedule is rebuilt for the refit's own epochs and batches: it ends near zero."""
+    from course_utils import training
+    rates = []
+    original = training.train_epoch
+
+    def recording(model, loader, optimizer, *args, **kwargs):
+        result = original(model, loader, optimizer, *args, **kwargs)
+        rates.append(optimizer.param_groups[0]["lr"])
+        return result
+
+    monkeypatch.setattr(training, "train_epoch", recording)
+    data = train.prepare_imdb(folder=small_imdb)
+    result = train.train_model("best", data, epochs=2, refit=True, save=False, progress=False, log=None)
+    assert len(rates) == 2 and result.history.best_epoch == 2
+    assert rates[-1] < 0.1 * train.RECIPES["best"].lr  # annealed within the refit's 2 epochs (4 epochs: half the peak)
+
+
+def test_kept_epoch_refuses_a_file_without_an_epoch(tmp_path):
+    torch.save({"state_dict": {}}, tmp_path / "old.pt")
+    with pytest.raises(ValueError, match="does not say which epoch"):
+        train.kept_epoch(tmp_path / "old.pt")
+
+
 def test_plain_output_without_json(capsys, tiny_imdb):
     code, out, err = run_main(capsys, "--model", "rnn", "--imdb-folder", tiny_imdb, "--epochs", "1", "--no-progress")
     assert code == 0

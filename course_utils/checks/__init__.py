@@ -20,7 +20,8 @@ from .lesson04 import (check_bucket_sampler, check_collate, check_last_real_outp
 from .lesson05 import check_bidirectional_final_state, check_bigru_classifier, check_masked_max  # noqa: F401
 from .lesson06 import (check_accuracy, check_confusion_matrix, check_fit_best,  # noqa: F401
                        check_predict_sentiment, check_train_step)
-from .lesson07 import check_attention_context, check_decoder_step, check_masked_attention_weights  # noqa: F401
+from .lesson07 import (check_attention_context, check_decoder_step, check_greedy_decode,  # noqa: F401
+                       check_masked_attention_weights)
 from .lesson08 import (check_perplexity_from_loss, check_perplexity_of_batches, check_sample_next_word,  # noqa: F401
                        check_shift_for_next_word, check_temperature_probabilities, check_tbptt_step)
 from .lesson09 import check_discriminative_param_groups, check_slanted_triangular_lr, check_unfreeze  # noqa: F401

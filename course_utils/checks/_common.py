@@ -19,6 +19,11 @@ Conventions every checker follows (lessons 1 to 6):
 - **Calling the student.** Always through :func:`call_student`: an exception becomes one line
   naming the student's own line of code; ``forbid=`` refuses recurrent layers, building modules
   or autograd during the call (:func:`forbidding`).
+- **Exactness on a GPU.** NVIDIA GPUs since Ampere run cuDNN's recurrent layers in TF32 by
+  default (errors near 1e-3), far above the checkers' tolerances. So the student's code runs in
+  full float32 (:func:`call_student` does it, with ``training.full_float32``), and a checker whose
+  reference also runs on the device is decorated with :func:`exact_float32`: the whole check,
+  student and reference, in full float32. The settings are restored afterwards.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ import torch
 from torch import nn
 from torch.autograd.variable import Variable
 from torch.overrides import TorchFunctionMode
+
+from ..training import full_float32
 
 Tensor = torch.Tensor
 #: Where a checker builds its inputs: a device, its name, or None for the default device.
@@ -71,6 +78,17 @@ def keeps_random_state(checker: Callable) -> Callable:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
         with torch.random.fork_rng(devices=devices):
+            return checker(*args, **kwargs)
+    return wrapper
+
+
+def exact_float32(checker: Callable) -> Callable:
+    """Decorate a checker so that all of it (the student's code and the reference) runs in full
+    float32 on a GPU: no TF32, whose errors near 1e-3 would fail correct work. Nothing changes on a
+    CPU; the settings are restored afterwards (``training.full_float32``)."""
+    @functools.wraps(checker)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with full_float32():
             return checker(*args, **kwargs)
     return wrapper
 
@@ -183,14 +201,15 @@ def call_student(fn: Callable, *args: Any, name: str | None = None, forbid: Sequ
     ``NotImplementedError`` (the placeholder in the student version) gets its own message; any
     other exception is shown with the student's own line (not a line deep inside PyTorch).
     ``forbid`` (see :func:`forbidding`) refuses what the exercise rules out, even when the
-    student's code catches the exception.
+    student's code catches the exception. The call runs in full float32 (``full_float32``: no TF32
+    on a GPU), as the checkers' references do.
     """
     name = name or getattr(fn, "__name__", "your function")
     if not callable(fn):
         raise AssertionError(f"Expected a function for {name}, got {type(fn).__name__}.")
     used: list[str] = []
     try:
-        with forbidding(forbid, used):
+        with forbidding(forbid, used), full_float32():
             result = fn(*args, **kwargs)
     except NotImplementedError:
         raise StudentCodeError(

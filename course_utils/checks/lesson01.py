@@ -315,8 +315,13 @@ def check_stacked_rnn_forward(stacked_rnn_forward: Callable, seed: int = 0, devi
 # ----------------------------------------------------------------------------------------------
 def _bptt(output: Tensor, w_hh: Tensor, grad_output: Tensor, *, derivative: Callable = lambda h: 1 - h**2,
           w: Tensor | None = None, same_step: bool = False, forward: bool = False,
-          direct: bool = True, recurrent: bool = True, pre_activation: bool = False) -> Tensor:
-    """dL/dh_t for every t by hand; the switches reproduce common mistakes (defaults: right)."""
+          direct: bool = True, recurrent: bool = True, pre_activation: bool = False,
+          one_step: bool = False) -> Tensor:
+    """dL/dh_t for every t by hand; the switches reproduce common mistakes (defaults: right).
+
+    ``one_step``: the gradient coming back from h_{t+1} is built from grad_output[:, t+1] alone
+    instead of the running total dL/dh_{t+1} (only one step back).
+    """
     w = w_hh if w is None else w
     steps = list(range(output.shape[1]))
     grads: dict[int, Tensor] = {}
@@ -324,7 +329,8 @@ def _bptt(output: Tensor, w_hh: Tensor, grad_output: Tensor, *, derivative: Call
     for t in (steps if forward else steps[::-1]):
         grad = grad_output[:, t] if direct else torch.zeros_like(grad_output[:, t])
         if previous is not None and recurrent:
-            grad = grad + (grads[previous] * derivative(output[:, t if same_step else previous])) @ w
+            coming = grad_output[:, previous] if one_step else grads[previous]
+            grad = grad + (coming * derivative(output[:, t if same_step else previous])) @ w
         grads[t], previous = grad, t
     result = torch.stack([grads[t] for t in steps], dim=1)
     return result * derivative(output) if pre_activation else result
@@ -366,6 +372,11 @@ def check_hidden_state_gradients(hidden_state_gradients: Callable, seed: int = 0
              "back through h_{t+1} = tanh(a_{t+1}) multiplies by 1 - h_{t+1}**2 (element-wise) before W_hh."),
             (lambda: _bptt(*args, derivative=lambda h: 1 - torch.tanh(h) ** 2), "h is already tanh(a): "
              "the derivative is 1 - h**2, not 1 - tanh(h)**2."),
+            (lambda: _bptt(*args, derivative=lambda h: (1 - h) ** 2), "The tanh derivative is 1 - h**2 "
+             "(one minus h squared, element-wise), not (1 - h)**2: mind the brackets."),
+            (lambda: _bptt(*args, one_step=True), "Only one step back: the gradient coming back from "
+             "h_{t+1} must be the TOTAL dL/dh_{t+1} you computed the step before (the running sum, which "
+             "already holds every later step), not grad_output[:, t+1] alone."),
             (lambda: _bptt(*args, w=w_hh.T), "W_hh is transposed the wrong way: the forward step "
              "computes h_t @ W_hh.T, so going back the gradient is multiplied by W_hh: (...) @ W_hh."),
             (lambda: _bptt(*args, same_step=True), "The tanh derivative is taken at the wrong step: "

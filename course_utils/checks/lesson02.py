@@ -19,6 +19,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
+from ._common import exact_float32  # the whole check in full float32 on a GPU (no TF32)
 from ._common import (
     StudentCodeError,
     as_pair,
@@ -116,6 +117,7 @@ def _lstm_case(seed: int) -> dict[str, Any]:
             "params": [p.detach() for p in lstm.parameters()]}
 
 
+@exact_float32
 @keeps_random_state
 def check_lstm_cell(lstm_cell: Callable, seed: int = 0, trials: int = 3, device: Any = None) -> None:
     """Check ``lstm_cell(x_t, h, c, weight_ih, weight_hh, bias_ih, bias_hh) -> (h_new, c_new)``.
@@ -236,6 +238,7 @@ def _gru_variants(x: Tensor, h: Tensor, params: Sequence[Tensor]) -> list:
     ]
 
 
+@exact_float32
 @keeps_random_state
 def check_gru_cell(gru_cell: Callable, seed: int = 0, trials: int = 3, device: Any = None) -> None:
     """Check ``gru_cell(x_t, h, weight_ih, weight_hh, bias_ih, bias_hh) -> h_new`` against ``nn.GRU``.

@@ -97,10 +97,14 @@ def _compare_collate(name: str, got: Any, expected: tuple[Tensor, Tensor, Tensor
             f"labels is {labels.dtype}: make it float32 (torch.float), as nn.BCEWithLogitsLoss wants.")
     if not torch.equal(labels, want_labels):
         raise AssertionError(f"labels is {labels.tolist()}, expected {want_labels.tolist()}: one label per review, in order.")
-    if lengths.dtype != torch.long or lengths.device.type != "cpu":
+    if lengths.device.type != "cpu":
         raise AssertionError(
-            f"lengths is {lengths.dtype} on {lengths.device.type}: make it an int64 tensor on the CPU, "
-            "as pack_padded_sequence wants.")
+            f"lengths is on {lengths.device.type}: keep it on the CPU, where pack_padded_sequence wants it "
+            "(even when the batch goes to a GPU).")
+    if lengths.dtype != torch.long:
+        raise AssertionError(
+            f"lengths is {lengths.dtype}: make it int64 (torch.long), as collate_batch does (the dtype of "
+            "indices in PyTorch; pack_padded_sequence would convert other integer types itself).")
     if not torch.equal(lengths, want_lengths):
         if lengths.numel() == want_lengths.numel() and torch.all(lengths == ids.size(1)):
             hint = "Every length is the padded length: give each review's TRUE length, before padding."
@@ -362,7 +366,7 @@ def check_bucket_sampler(sampler_class: Callable, seed: int = 0, device: Device 
     batches hold at most ``batch_size`` indices and there are at most 10% more batches than
     ``ceil(n / batch_size)``; the padding share is under half of that of random batches; the
     batches change from epoch to epoch (at least a quarter of them) and do not come in order of
-    length; the same seed gives the same epochs, another seed other ones; the global random
+    length (shortest first or longest first); the same seed gives the same epochs, another seed other ones; the global random
     generators are not used. ``device`` is not used (a sampler deals in indices only).
     """
     for n, batch_size in ((1000, 16), (517, 10)):
@@ -401,9 +405,13 @@ def check_bucket_sampler(sampler_class: Callable, seed: int = 0, device: Device 
                                  "the start of every epoch (in __iter__, not once in __init__), so that reviews "
                                  "meet other neighbours; only sorting the whole data set gives fixed batches.")
         longest = [max(lengths[i] for i in batch) for batch in epochs[0]]
-        if sum(a <= b for a, b in zip(longest, longest[1:])) > 0.9 * (len(longest) - 1):
-            raise AssertionError(f"The batches come in order of length, shortest first {setup}: shuffle the "
-                                 "order of the batches too, or the model sees all the short reviews first.")
+        pairs = list(zip(longest, longest[1:]))
+        for first_in_line, in_order in (("shortest", lambda a, b: a <= b), ("longest", lambda a, b: a >= b)):
+            if sum(in_order(a, b) for a, b in pairs) > 0.9 * len(pairs):  # sorted pools, never shuffled
+                raise AssertionError(
+                    f"The batches come in order of length, {first_in_line} first {setup}: shuffle the order of "
+                    f"the batches too (after cutting the sorted pools), or the model sees the {first_in_line} "
+                    "reviews first in every epoch, and the batches in a fixed order of length.")
         if _epochs(sampler_class, lengths, batch_size, seed)[0] != epochs:
             raise AssertionError(f"Two samplers made with the same seed gave different batches {setup}: draw "
                                  "every random number from a generator made from `seed` in __init__.")

@@ -22,6 +22,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from ..batching import masked_max, masked_mean, padding_mask
 from ..models import ModelConfig, SentimentClassifier
 from ..text import PAD_INDEX
+from ._common import exact_float32  # the whole check in full float32 on a GPU (no TF32)
 from ._common import (Device, call_student, first_matching_mistake, is_close, random_lengths,
                       resolve_device, result_on, seeded, success)
 
@@ -151,6 +152,7 @@ def check_masked_max(max_pool: Callable, seed: int = 0, trials: int = 4, device:
 # ----------------------------------------------------------------------------------------------
 # Lesson 5, exercise 3: the forward pass of a BiGRU classifier with max+mean pooling
 # ----------------------------------------------------------------------------------------------
+@exact_float32
 def check_bigru_classifier(model_class: Callable, seed: int = 0, device: Device = None) -> None:
     """Check a ``model_class(vocab_size, embedding_dim, hidden_size)`` whose ``forward(ids, lengths)``
     returns one logit per review: embedding -> bidirectional GRU -> [max, mean] over the real steps

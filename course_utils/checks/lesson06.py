@@ -21,9 +21,10 @@ from typing import Any, Callable, Iterator, Optional
 import torch
 from torch import nn
 
-from ..batching import padding_mask
+from ..batching import collate_batch, padding_mask
 from ..models import ModelConfig, SentimentClassifier
 from ..text import PAD_INDEX, Vocab, tokenize
+from ._common import exact_float32  # the whole check in full float32 on a GPU (no TF32)
 from ._common import (
     Device,
     as_scalar_tensor,
@@ -85,6 +86,7 @@ def _reference_step(model, ids, labels, lengths, optimizer) -> float:
     return loss.item()
 
 
+@exact_float32
 def check_train_step(train_step: Callable, seed: int = 0, device: Device = None) -> None:
     """Check ``train_step(model, ids, labels, lengths, optimizer) -> float``: model in training mode,
     forward, ``BCEWithLogitsLoss`` on the logits, zero the old gradients, backward, optimizer step,
@@ -173,20 +175,23 @@ def check_accuracy(accuracy: Callable, seed: int = 0, device: Device = None) -> 
     """Check ``accuracy(model, loader) -> float``: the fraction of reviews whose prediction
     (logit > 0, i.e. probability > 0.5) equals the label, over the whole data set, computed in
     ``eval()`` mode without gradients. A Python number or a 0-d tensor is accepted, computed in
-    float32 or float64. The model is on ``device``; the loader gives CPU batches."""
+    float32 or float64. The model is on ``device``; the loader gives CPU batches.
+
+    ``loader`` is a real ``torch.utils.data.DataLoader`` of 27 reviews in batches of 8, 8, 8 and 3
+    (as the lesson's ``make_loader`` gives: ``collate_batch`` batches ``(ids, labels, lengths)``),
+    so ``len(loader.dataset)`` is the number of reviews and ``len(loader)`` the number of batches.
+    """
     device = resolve_device(device)
     rng = random.Random(seed)
     g = generator(seed)
     logit_of_token = torch.randn(30, generator=g) * 0.6
     logit_of_token[2:6] = torch.tensor([0.2, 0.3, -0.2, 0.4])  # logits between 0 and 0.5 matter
-    batches = []
-    for size in (8, 8, 8, 3):  # a smaller last batch: per-batch averages would be wrong
-        first = torch.randint(2, 30, (size,), generator=g)
-        ids = torch.cat([first.unsqueeze(1), torch.randint(2, 30, (size, 3), generator=g)], dim=1)
-        labels = torch.tensor([float(rng.random() < 0.5) for _ in range(size)])
-        batches.append((ids, labels, torch.full((size,), 4)))
+    reviews = [(torch.randint(2, 30, (4,), generator=g).tolist(), int(rng.random() < 0.5)) for _ in range(27)]
+    loader = torch.utils.data.DataLoader(reviews, batch_size=8, shuffle=False, collate_fn=collate_batch,
+                                         generator=generator(seed))  # its own: the global one is left alone
+    batches = list(loader)  # a smaller last batch (3 reviews): per-batch averages would be wrong
     model = _SpyModel(logit_of_token).to(device).train()
-    got = call_student(accuracy, model, batches, name="accuracy")
+    got = call_student(accuracy, model, loader, name="accuracy")
     hits = [_hits(logit_of_token[ids[:, 0]], labels) for ids, labels, _ in batches]
     expected = torch.cat(hits).double().mean().item()
     value = _number(got)
@@ -209,6 +214,9 @@ def check_accuracy(accuracy: Callable, seed: int = 0, device: Device = None) -> 
          "The threshold 0.5 applies to probabilities; on logits it is 0 (sigmoid(0) = 0.5): logits > 0."),
         (100 * expected, "Return a fraction between 0 and 1, not a percentage."),
         (hits[-1].mean().item(), "That is the accuracy of the last batch only: count over all the batches."),
+        (torch.cat(hits).sum().item() / len(loader),
+         "That divides by len(loader), the number of BATCHES: divide by the number of reviews, "
+         "len(loader.dataset) (or add up len(labels) over the batches)."),
     ]
     hint = next((h for wrong, h in mistakes if math.isclose(value, wrong, rel_tol=RTOL)),
                 "Count the reviews where (logits > 0) equals the label, over all batches, divided by their number.")
@@ -341,6 +349,7 @@ def _expected_probability(model: nn.Module, ids: list[int]) -> tuple[float, floa
     return torch.sigmoid(logit).item(), logit.item()
 
 
+@exact_float32
 def check_predict_sentiment(predict_sentiment: Callable, seed: int = 0, device: Device = None) -> None:
     """Check ``predict_sentiment(text, model, vocab) -> float``: the probability of "positive"
     (sigmoid of the logit, in eval mode, on the model's device); ``TypeError`` for non-strings;

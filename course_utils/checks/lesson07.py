@@ -20,9 +20,9 @@ from typing import Callable
 import torch
 
 from ..attention import dot_product_attention, masked_softmax
-from ..seq2seq import Seq2Seq
-from ._common import (Device, call_student, describe, first_matching_mistake, is_close, resolve_device, result_on,
-                      success)
+from ..seq2seq import EOS_ID, PAD_ID, SOS_ID, Seq2Seq
+from ._common import (Device, call_student, describe, first_matching_mistake, is_close, randomize, resolve_device,
+                      result_on, success)
 
 Tensor = torch.Tensor
 
@@ -63,8 +63,7 @@ def _weights_mistakes(scores: Tensor, mask: Tensor) -> list:
          "so take the softmax over its steps, dim=1 (or dim=-1)."),
         (lambda: torch.softmax(scores, dim=1) * mask,
          "The mask is applied after the softmax: the padded steps took their share of the softmax and the "
-         "weights no longer sum to 1. Set the padded scores to -inf BEFORE the softmax "
-         "(scores.masked_fill(~mask, float('-inf')))."),
+         "weights no longer sum to 1. Set the padded scores to -inf BEFORE the softmax."),
         (lambda: torch.softmax(scores, dim=1),
          "The padded steps are not masked: they get weight. Set their scores to -inf before the softmax."),
         (lambda: torch.softmax(scores.masked_fill(~mask, 0.0), dim=1),
@@ -97,7 +96,11 @@ def check_masked_attention_weights(masked_attention_weights: Callable, seed: int
         if torch.isnan(got).any():
             raise AssertionError("masked_attention_weights returned NaN: a row whose scores are all -inf. Is the mask "
                                  "inverted? True marks the REAL steps, so fill where the mask is False (~mask).")
-        hint = first_matching_mistake(got, _weights_mistakes(scores, mask))
+        if torch.isfinite(got.masked_select(mask)).all() and is_close(got.exp(), expected):
+            hint = ("These are the logarithms of the weights (log_softmax): attention weights are probabilities, "
+                    ">= 0 and summing to 1 over the real steps, so take the softmax itself.")
+        else:
+            hint = first_matching_mistake(got, _weights_mistakes(scores, mask))
         if hint is None and torch.any(got.masked_select(~mask) != 0):
             hint = "Padded steps must get weight exactly 0."
         raise AssertionError(f"masked_attention_weights returned wrong weights (batch of {scores.size(0)}, "
@@ -162,7 +165,8 @@ def check_attention_context(attention_context: Callable, seed: int = 0, device: 
             continue
         hint = first_matching_mistake((context, weights), _context_mistakes(query, keys, values, mask))
         if hint is None and is_close(weights, expected_weights):
-            hint = "The weights are right but the context is not: context = (weights.unsqueeze(2) * values).sum(1)."
+            hint = ("The weights are right but the context is not: it is the sum over the steps of each value "
+                    "times its weight.")
         raise AssertionError(f"attention_context returned wrong values (d = {query.size(-1)}, lengths "
                              f"{mask.sum(1).tolist()}). " + (hint or "scores = keys @ query / sqrt(d), masked softmax "
                                                                     "over the steps, weighted sum of the values."))
@@ -178,7 +182,7 @@ def _decoder_case(seed: int) -> tuple[Seq2Seq, dict]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         hidden = rng.randint(3, 6)
-        model = Seq2Seq(vocab_size=12, embedding_dim=rng.randint(3, 6), hidden_size=hidden, attention=True).eval()
+        model = Seq2Seq(vocab_size=12, embedding_dim=rng.randint(3, 6), hidden_size=hidden, attention="dot").eval()
         x = _inputs(seed, d=2 * hidden)
         batch, steps = x["mask"].shape
         case = {"previous": torch.randint(1, 12, (batch,)), "state": torch.randn(batch, 2 * hidden),
@@ -237,6 +241,129 @@ def check_decoder_step(decoder_step: Callable, seed: int = 0, device: Device = N
         else:
             hint = first_matching_mistake(got, _step_mistakes(model, c))
         raise AssertionError("decoder_step returned wrong values. " + (hint or (
-            "state = cell(embedding(previous), state); context, weights = scaled attention of state over "
-            "encoder_states with the mask; logits = out(tanh(combine(cat[state, context])))")))
+            "Follow the three steps: the cell updates the state from the embedded previous ids; the new state "
+            "attends over encoder_states (scaled, masked); the output layer reads tanh of combine applied to "
+            "the state and the context, concatenated in that order.")))
     success("decoder_step: the cell, attention with the new state, and the output layer, as Seq2Seq.decode_step.")
+
+
+# ----------------------------------------------------------------------------------------------
+# Exercise 4: greedy decoding, the loop
+# ----------------------------------------------------------------------------------------------
+def _random_greedy_case(seed: int) -> tuple[Seq2Seq, Tensor, Tensor, int]:
+    """A small random Seq2Seq (weights large enough that its predictions vary from step to step),
+    a padded batch of input ids with their lengths (a full row and two short ones), and a number of steps."""
+    rng = random.Random(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = Seq2Seq(vocab_size=12, embedding_dim=rng.randint(3, 6), hidden_size=rng.randint(3, 6),
+                        attention="dot")
+        randomize(model, seed)
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.mul_(3)
+        batch, longest = rng.randint(6, 8), rng.randint(5, 8)
+        lengths = [rng.randint(1, longest) for _ in range(batch)]
+        lengths[0], lengths[1], lengths[2] = longest, 2, 3
+        lengths = torch.tensor(lengths)
+        inputs = torch.randint(3, 12, (batch, longest))
+        inputs = inputs.masked_fill(torch.arange(longest).unsqueeze(0) >= lengths.unsqueeze(1), PAD_ID)
+    return model.eval(), inputs, lengths, rng.randint(6, 9)
+
+
+def _greedy_case(seed: int) -> tuple[Seq2Seq, Tensor, Tensor, int]:
+    """The first random case (``_random_greedy_case``) on which every typical mistake gives ids of its
+    own, different from the right ones and from each other's, so that a wrong loop is caught and its
+    mistake named. (A random model can be too uniform for that; most cases are fine.)"""
+    for attempt in range(1000):
+        case = _random_greedy_case(1000 * seed + attempt)
+        with torch.no_grad():
+            results = [case[0].greedy(*case[1:])[0]] + [compute() for compute, _ in _greedy_mistakes(*case)]
+        if all(not torch.equal(a, b) for i, a in enumerate(results) for b in results[:i]):
+            return case
+    raise RuntimeError(f"no case tells the greedy-decoding mistakes apart for seed {seed}")
+
+
+def _greedy_mistakes(model: Seq2Seq, inputs: Tensor, lengths: Tensor, steps: int) -> list:
+    """What typical wrong loops return, each with the hint that names its mistake."""
+    def loop(first=SOS_ID, feed_back=True, carry_state=True, dim=1, start="encoder", mask_on=True, shift=False):
+        with torch.no_grad():
+            states, mask, initial = model.encode(inputs, lengths)
+            mask = mask if mask_on else torch.ones_like(mask)
+            state = initial if start == "encoder" else torch.zeros_like(initial)
+            previous = torch.full((inputs.size(0),), first, dtype=torch.long)
+            ids = []
+            for _ in range(steps):
+                logits, new_state, _ = model.decode_step(previous, state, states, mask)
+                state = new_state if carry_state else state
+                prediction = logits.argmax(dim=dim)
+                ids.append(previous if shift else prediction)
+                previous = prediction if feed_back else previous
+            return torch.stack(ids, dim=1)
+
+    return [
+        (lambda: loop(feed_back=False),
+         "Every step reads <sos>: feed each step's prediction (its most likely character) back as the next "
+         "step's input."),
+        (lambda: loop(carry_state=False),
+         "Every step starts from the encoder's final state: carry on with the state each step returns."),
+        (lambda: loop(first=PAD_ID), "The first input must be <sos> (SOS_ID), not <pad>."),
+        (lambda: loop(first=EOS_ID), "The first input must be <sos> (SOS_ID), not <eos>."),
+        (lambda: loop(start="zeros"),
+         "The decoder starts from zeros: its first state is the encoder's final state (model.encode returns it)."),
+        (lambda: loop(mask_on=False),
+         "The padded input characters are attended: pass model.encode's mask to decode_step."),
+        (lambda: loop(shift=True),
+         "The ids start with <sos> and miss the last prediction: record what each step predicts, not what it read."),
+    ]
+
+
+def _refuse_greedy(*args, **kwargs):
+    raise RuntimeError("model.greedy is the answer itself: write the loop with model.encode and model.decode_step")
+
+
+def check_greedy_decode(greedy_decode: Callable, seed: int = 0, device: Device = None) -> None:
+    """Check ``greedy_decode(model, inputs, lengths, steps) -> ids (batch, steps)``: encode the inputs
+    (``model.encode``), start the decoder from the encoder's final state with ``<sos>``, and at each
+    of ``steps`` steps run ``model.decode_step`` and feed its most likely character back in.
+    Oracle: ``Seq2Seq.greedy``. The student's model and inputs are on ``device``."""
+    device = resolve_device(device)
+    for trial in range(3):
+        model, inputs, lengths, steps = _greedy_case(seed * 10 + trial)
+        with torch.no_grad():
+            expected = model.greedy(inputs, lengths, steps)[0]
+        student_model = copy.deepcopy(model).to(device)
+        student_model.greedy = _refuse_greedy
+        with torch.no_grad():
+            got = call_student(greedy_decode, student_model, inputs.to(device, copy=True), lengths.to(device, copy=True),
+                               steps, name="greedy_decode")
+        if isinstance(got, (tuple, list)) and len(got) == 2 and isinstance(got[0], torch.Tensor):
+            raise AssertionError("greedy_decode should return the ids alone (batch, steps), not a pair.")
+        got = result_on(got, device, "greedy_decode(model, inputs, lengths, steps)")
+        batch = inputs.size(0)
+        _check_shape(got, expected, "greedy_decode(...)", {
+            (batch, steps + 1): "One column per step: leave out the <sos> the loop started with.",
+            (steps, batch): "Stack the steps' predictions along dim=1: (batch, steps).",
+            (batch, steps, 12): "Return the ids (the most likely character of each step), not the logits.",
+            (batch, steps, 1): "Drop the last dimension: one id per step.",
+        })
+        if got.is_floating_point():
+            raise AssertionError(f"greedy_decode returned {got.dtype} values: the ids are whole numbers "
+                                 "(argmax gives a long tensor).")
+        if torch.equal(got, expected):
+            continue
+        hint = first_matching_mistake(got, _greedy_mistakes(model, inputs, lengths, steps), same=torch.equal)
+        if hint is None:
+            with torch.no_grad():
+                again = result_on(call_student(greedy_decode, student_model, inputs.to(device), lengths.to(device),
+                                               steps, name="greedy_decode"), device, "greedy_decode(...)")
+            if not torch.equal(again, got):
+                hint = ("Two calls gave different ids: greedy decoding takes the most likely character (argmax), "
+                        "it does not sample.")
+        if hint is None and torch.equal(got[:, 0], expected[:, 0]):
+            hint = ("The first step is right, the later ones are not: check what each step reads (the previous "
+                    "prediction) and which state it starts from (the previous step's).")
+        raise AssertionError(f"greedy_decode returned wrong ids (batch of {batch}, {steps} steps). " + (hint or (
+            "Encode the inputs, start from the encoder's final state and <sos>, and at each step feed the most "
+            "likely character back in.")))
+    success("greedy_decode: encode, then each step feeds its most likely character back in, as Seq2Seq.greedy.")

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._common import exact_float32  # the whole check in full float32 on a GPU (no TF32)
 from ._common import (
     Device,
     StudentCodeError,
@@ -395,6 +396,26 @@ def _weights_equal(a: nn.Module, b: nn.Module) -> bool:
     return all(is_close(p.detach().cpu(), q.detach().cpu()) for p, q in zip(a.parameters(), b.parameters()))
 
 
+def _clipping_used(before: nn.Module, model: nn.Module, reference: nn.Module) -> Optional[str]:
+    """Which gradient clipping explains the student's SGD update, or None.
+
+    With plain SGD, ``before - after`` is ``LR`` times the gradient used. Clipping by norm scales the
+    reference update by one number below 1; clipping by value cuts it at one bound.
+    """
+    def update(after: nn.Module) -> Tensor:
+        return torch.cat([(p.detach() - q.detach()).cpu().reshape(-1).double()
+                          for p, q in zip(before.parameters(), after.parameters())])
+    got, expected = update(model), update(reference)
+    scale = float(got @ expected / (expected @ expected).clamp_min(1e-30))
+    if 0 < scale < 0.999 and is_close(got, scale * expected, rtol=1e-4, atol=1e-6):  # float32 weights
+        return f"clip_grad_norm_ (the gradient was scaled by {scale:.3f})"
+    bound = float(got.abs().max())
+    if bound < 0.999 * float(expected.abs().max()) and is_close(got, expected.clamp(-bound, bound), rtol=1e-4, atol=1e-6):
+        return "clip_grad_value_ (the gradient was cut at one bound)"
+    return None
+
+
+@exact_float32
 @keeps_random_state
 def check_tbptt_step(tbptt_step: Callable, seed: int = 0, device: Device = None) -> None:
     """Check ``tbptt_step(model, inputs, targets, state, optimizer) -> (loss, new_state)``, one step of
@@ -477,6 +498,12 @@ def check_tbptt_step(tbptt_step: Callable, seed: int = 0, device: Device = None)
                     hint = "Return the state the model returned for this chunk: logits, state = model(inputs, state)."
                 raise AssertionError(f"The new state tbptt_step returned is wrong {where}. " + hint)
             if not _weights_equal(model, reference):
+                clipping = _clipping_used(before, model, reference)
+                if clipping is not None:
+                    raise AssertionError(
+                        f"The loss and the state are right, but your step clips the gradient {where}: the update "
+                        f"matches {clipping}. Lesson 8's training clips, but this exercise asks for the plain "
+                        "step, zero_grad, backward, step, without clipping: the checker compares with that one.")
                 raise AssertionError(
                     f"The loss is right but the weights after the step are not {where}. Call optimizer.zero_grad() "
                     "before loss.backward(): otherwise the gradients of earlier chunks are added to this one's.")
@@ -598,6 +625,19 @@ def _one_draw(got: Any, vocab: int) -> int:
 
 
 @keeps_random_state
+def _is_greedy(sample_next_word: Callable, vocab: int, device: torch.device) -> bool:
+    """True when the answer returns the argmax of almost flat logits, wherever it is (greedy decoding);
+    a sampler picks about the same word for all three, whatever the argmax."""
+    for k in (0, vocab // 2, vocab - 1):
+        probe = torch.zeros(vocab)
+        probe[k] = 0.05
+        g = torch.Generator(device=device).manual_seed(0)
+        got = call_student(sample_next_word, probe.to(device), 1.0, g, name="sample_next_word")
+        if _one_draw(got, vocab) != k:
+            return False
+    return True
+
+
 def check_sample_next_word(sample_next_word: Callable, seed: int = 0, device: Device = None) -> None:
     """Check ``sample_next_word(logits, temperature, generator) -> int``: one index drawn with
     ``torch.multinomial(softmax(logits / temperature), 1, generator=generator)``, as a Python int.
@@ -629,7 +669,6 @@ def check_sample_next_word(sample_next_word: Callable, seed: int = 0, device: De
             if first in (_reference_draws(probabilities, draw_seed, device),
                          _reference_draws(probabilities, draw_seed, device, replacement=True)):
                 continue
-            greedy = int(logits.argmax())
             mistakes = [
                 (torch.softmax(logits, dim=-1),
                  f"These are draws from softmax(logits): the temperature has no effect (T = {t} must "
@@ -637,9 +676,18 @@ def check_sample_next_word(sample_next_word: Callable, seed: int = 0, device: De
                 (torch.softmax(logits * t, dim=-1), "The logits are multiplied by T: divide them by T."),
             ]
             hint = next((h for p, h in mistakes if first == _reference_draws(p, draw_seed, device)), None)
-            if hint is None and set(first) == {greedy}:
-                hint = ("Every draw is the most likely word: that is greedy decoding (argmax). Sample instead: "
-                        "torch.multinomial(probabilities, 1, generator=generator).")
+            if hint is None and _draws(student, draw_seed + 1, device) == first:  # the seed changes nothing
+                if _is_greedy(sample_next_word, vocab, device):
+                    hint = ("Every draw is the most likely word: that is greedy decoding (argmax). Sample instead: "
+                            "torch.multinomial(probabilities, 1, generator=generator).")
+                else:
+                    hint = ("Your draws do not change when the seed of `generator` changes: the function draws "
+                            "from a generator of its own that starts from the same state at every call "
+                            "(torch.Generator().manual_seed(...) or torch.manual_seed(...) inside it), so "
+                            + ("every call gives the same word. " if len(set(first)) == 1 else "the caller's seed "
+                               "is ignored. ")
+                            + "Draw from the `generator` you are given: torch.multinomial(probabilities, 1, "
+                              "generator=generator).")
             raise AssertionError(
                 f"sample_next_word drew {first[:10]}..., torch.multinomial from the same generator drew "
                 f"{_reference_draws(probabilities, draw_seed, device)[:10]}... {where}. "

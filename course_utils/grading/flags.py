@@ -84,6 +84,7 @@ class _Scanner(ast.NodeVisitor):
         self.flags: list[Flag] = []
         # names bound to protected modules or things imported from them: {"torch", "nn", "F", ...}
         self.protected: set[str] = {"__builtins__", *PROTECTED_MODULES, *COMMON_ALIASES, *protected}
+        self.file_modules: set[str] = set(FILE_CALLS)  # and their aliases: `import signal as s`
 
     def flag(self, node: ast.AST, reason: str) -> None:
         self.flags.append(Flag(self.cell, getattr(node, "lineno", 0), reason))
@@ -94,6 +95,8 @@ class _Scanner(ast.NodeVisitor):
             root = alias.name.split(".")[0]
             if root in PROTECTED_MODULES:
                 self.protected.add((alias.asname or alias.name).split(".")[0])
+            if root in FILE_CALLS:
+                self.file_modules.add((alias.asname or alias.name).split(".")[0])
             if root in {"importlib", "ctypes", "subprocess", "shutil"}:
                 self.flag(node, f"imports {alias.name}")
         self.generic_visit(node)
@@ -175,7 +178,7 @@ class _Scanner(ast.NodeVisitor):
         if root == "os" or owner_text in {"os", "os.path"}:
             if method in OS_WRITES:
                 self.flag(node, f"changes files or processes: {owner_text}.{method}(...)")
-        elif root in FILE_CALLS or owner_text in FILE_CALLS:
+        elif root in self.file_modules or owner_text in FILE_CALLS:
             self.flag(node, f"changes files or processes: {owner_text}.{method}(...)")
         elif owner_text.startswith("sys.") and owner_text.split(".")[1] in SYS_CHANGES \
                 and method in MUTATING_METHODS:

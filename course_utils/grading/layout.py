@@ -8,6 +8,11 @@ Layout of the course folder (``grading/`` by default, git-ignored)::
     grading/submitted/<student>/01_exercises/01_exercises.ipynb   copied from SUBMISSIONS
     grading/autograded/<student>/01_exercises/01_exercises.ipynb  executed and scored
     grading/gradebook.db, gradebook.csv, gradebook_details.csv, logs/<student>.log
+    grading/report.html, report_01_exercises.png              what an instructor reads first
+    grading/gradebook-2-of-4.csv, gradebook_details-2-of-4.csv  written by `grade --shard 2/4`
+
+While students are graded, nbgrader works in a private copy of this folder per student (see
+``isolation``); the grader brings each student's results back here.
 
 Each exercise notebook ``NN_exercises.ipynb`` is its own nbgrader assignment ``NN_exercises``.
 """
@@ -27,6 +32,14 @@ DEFAULT_COURSE_DIR = REPO_ROOT / "grading"
 DEFAULT_EXERCISES_DIR = REPO_ROOT / "notebooks" / "exercises"
 EXERCISE_GLOB = "[0-9][0-9]_exercises.ipynb"
 DEFAULT_STUDENT_TIMEOUT = 30 * 60  # seconds for all notebooks of one student (a safety net)
+
+
+def default_jobs() -> int:
+    """How many students ``grade`` grades at a time by default: the cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def install_config(course_dir: Path, config_file: Path = CONFIG_FILE) -> None:

@@ -3,7 +3,8 @@
 Every nbgrader run (``generate_assignment`` to release, ``autograde`` once per student) is a
 separate process in its own process group, started in an empty folder with the course folder
 given as ``--CourseDirectory.root``; the kernels it starts get the environment of
-:func:`kernel_environment`. A run that outlives its time limit is killed with all its kernels.
+:func:`kernel_environment`. A run that outlives its time limit is killed with all its kernels, and :func:`stop_all` kills
+every run in progress (Ctrl-C while students are graded side by side).
 """
 
 from __future__ import annotations
@@ -13,12 +14,35 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Sequence
 
 from .isolation import Sandbox
 from .layout import REPO_ROOT, rmtree
 from .results import log_reason
+
+
+class GradingStopped(Exception):
+    """Raised in place of starting nbgrader once :func:`stop_all` was called."""
+
+
+_running: set[subprocess.Popen] = set()
+_lock = threading.Lock()
+_stopping = threading.Event()
+
+
+def stop_all() -> None:
+    """Kill every nbgrader run in progress, and start no new one (until :func:`allow_runs`)."""
+    with _lock:
+        _stopping.set()
+        for process in list(_running):
+            _kill_group(process)
+
+
+def allow_runs() -> None:
+    """Let nbgrader runs start again (a new ``grade`` in the same process)."""
+    _stopping.clear()
 
 
 def kernel_environment(sandbox: Sandbox | None = None) -> dict[str, str]:
@@ -49,19 +73,26 @@ def run_nbgrader(
     The exit code is ``None`` when the run took longer than ``time_limit`` seconds and was
     killed together with the kernels it started. With a ``sandbox`` nbgrader starts in the
     sandbox's empty working folder, not in the course folder: nbgrader puts its working folder
-    first on its own ``sys.path``, where a student's file could otherwise shadow a module.
+    first on its own ``sys.path``, where a student's file could otherwise shadow a module; and
+    it uses the sandbox's own gradebook.
     """
     command = [sys.executable, "-m", "nbgrader", *args, f"--CourseDirectory.root={course_dir}"]
-    process = subprocess.Popen(
-        command,
-        cwd=sandbox.workdir if sandbox is not None else course_dir,
-        env=kernel_environment(sandbox),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        errors="replace",
-        start_new_session=True,  # its own process group: a hung run is killed as a whole
-    )
+    if sandbox is not None:
+        command.append(f"--CourseDirectory.db_url=sqlite:///{sandbox.database}")
+    with _lock:
+        if _stopping.is_set():
+            raise GradingStopped("grading was stopped")
+        process = subprocess.Popen(
+            command,
+            cwd=sandbox.workdir if sandbox is not None else course_dir,
+            env=kernel_environment(sandbox),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            start_new_session=True,  # its own process group: a hung run is killed as a whole
+        )
+        _running.add(process)
     try:
         log, _ = process.communicate(timeout=time_limit)
         return process.returncode, log
@@ -71,6 +102,8 @@ def run_nbgrader(
         return None, log
     finally:
         _kill_group(process)  # kernels a student's code kept alive after nbgrader ended
+        with _lock:
+            _running.discard(process)
 
 
 def _kill_group(process: subprocess.Popen) -> None:

@@ -35,7 +35,8 @@ class NotebookGrade:
     code that tampers with grading: see ``flags``; points as earned), ``tampered`` (the
     student's code changed the course's files: they were restored and the points withheld),
     ``missing`` (not handed in), ``invalid`` (not a readable notebook) or ``error`` (nbgrader
-    could not grade it: see ``reason`` and the log).
+    could not grade it: see ``reason`` and the log). ``content_hash`` identifies what was graded
+    (the student's files, the course's files and the settings; see ``resume``).
     """
 
     student: str
@@ -45,6 +46,7 @@ class NotebookGrade:
     status: str
     reason: str = ""
     submitted_as: str = ""
+    content_hash: str = ""
     cells: list[CellGrade] = field(default_factory=list)
     flags: list[Flag] = field(default_factory=list)
 
@@ -52,8 +54,13 @@ class NotebookGrade:
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
+ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")  # "<function f at 0x7f5c...>": differs from run to run
+
+
 def first_line(text: str, limit: int = 300) -> str:
-    lines = [line.strip() for line in ANSI.sub("", text).splitlines() if line.strip()]
+    """The first non-empty line of ``text``, without colours and memory addresses, cut at ``limit``
+    characters (so that two runs of the same submission give the same gradebook)."""
+    lines = [line.strip() for line in ADDRESS.sub("", ANSI.sub("", text)).splitlines() if line.strip()]
     line = lines[0] if lines else ""
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
@@ -130,13 +137,16 @@ def log_reason(log: str, student: str, notebook: str) -> str:
 
 
 def read_scores(course_dir: Path, student: str, notebook: str, timeout: int | None,
-                notes: Sequence[str] = ()) -> NotebookGrade:
-    """Read one graded notebook's scores from nbgrader's gradebook, with reasons."""
+                notes: Sequence[str] = (), database: Path | None = None) -> NotebookGrade:
+    """Read one graded notebook's scores from nbgrader's gradebook, with reasons.
+
+    ``database``: the gradebook file, when it is not ``course_dir/gradebook.db``.
+    """
     from nbgrader.api import Gradebook
 
     autograded = course_dir / "autograded" / student / notebook / f"{notebook}.ipynb"
     reasons = cell_reasons(autograded, timeout)
-    with Gradebook(db_url(course_dir)) as gradebook:
+    with Gradebook(db_url(course_dir, database)) as gradebook:
         stored = gradebook.find_submission_notebook(notebook, notebook, student)
         cells = []
         for grade in sorted(stored.grades, key=lambda g: g.cell.id):
@@ -158,8 +168,8 @@ def read_scores(course_dir: Path, student: str, notebook: str, timeout: int | No
     return result
 
 
-def db_url(course_dir: Path) -> str:
-    return f"sqlite:///{course_dir / 'gradebook.db'}"
+def db_url(course_dir: Path, database: Path | None = None) -> str:
+    return f"sqlite:///{database or course_dir / 'gradebook.db'}"
 
 
 def max_scores(course_dir: Path, notebooks: Iterable[str]) -> dict[str, float]:
@@ -179,3 +189,36 @@ def forget_submission(course_dir: Path, student: str, notebook: str) -> None:
         except MissingEntry:
             pass
 
+
+
+def copy_submission(database: Path, course_dir: Path, student: str, notebook: str) -> None:
+    """Copy a student's graded notebook from the gradebook ``database`` (a sandbox's) into the
+    course folder's ``gradebook.db``, where nbgrader's own tools (``formgrader``,
+    ``generate_feedback``) find it. Both gradebooks hold the same assignments."""
+    import warnings
+
+    from nbgrader.api import Gradebook
+    from sqlalchemy.exc import SAWarning
+
+    with warnings.catch_warnings(), Gradebook(db_url(course_dir, database)) as source, \
+            Gradebook(db_url(course_dir)) as target:
+        # nbgrader's add_submission builds its objects in a way SQLAlchemy 2 warns about (the
+        # same warnings are in nbgrader's own logs); they are harmless, and no reason to worry
+        # an instructor on the terminal
+        warnings.simplefilter("ignore", SAWarning)
+        graded = source.find_submission(notebook, student)
+        target.update_or_create_student(student)
+        target.update_or_create_submission(notebook, student, timestamp=graded.timestamp,
+                                           extension=graded.extension)
+        for graded_notebook in graded.notebooks:
+            copy = target.find_submission_notebook(graded_notebook.name, notebook, student)
+            copy.flagged = graded_notebook.flagged
+            copy.late_submission_penalty = graded_notebook.late_submission_penalty
+            for grade in graded_notebook.grades:
+                into = target.find_grade(grade.name, graded_notebook.name, notebook, student)
+                into.auto_score, into.manual_score = grade.auto_score, grade.manual_score
+                into.extra_credit, into.needs_manual_grade = grade.extra_credit, grade.needs_manual_grade
+            for comment in graded_notebook.comments:
+                into = target.find_comment(comment.name, graded_notebook.name, notebook, student)
+                into.auto_comment, into.manual_comment = comment.auto_comment, comment.manual_comment
+        target.db.commit()

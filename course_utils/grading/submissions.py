@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from .flags import Flag, scan_notebook
 from .results import first_line
 
 
@@ -89,17 +91,49 @@ def find_submissions(
 
 def read_problem(path: Path) -> str:
     """Why ``path`` is not a notebook nbgrader can read (empty string when it is fine)."""
+    return notebook_problem(Path(path).read_bytes())
+
+
+def notebook_problem(content: bytes) -> str:
+    """Why ``content`` is not a notebook nbgrader can read (empty string when it is fine)."""
     import nbformat
 
     try:
-        with open(path, encoding="utf-8") as file:
-            json.load(file)
-        nbformat.read(str(path), as_version=4)
+        json.loads(content.decode("utf-8"))
+        nbformat.reads(content.decode("utf-8"), as_version=4)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         return f"not a valid notebook file (broken JSON: {exc})"
     except Exception as exc:  # nbformat's errors vary between versions
         return f"not a valid notebook file ({type(exc).__name__}: {first_line(str(exc))})"
     return ""
+
+
+@dataclass
+class Prepared:
+    """One submitted notebook, ready to grade: the repaired notebook (``content``), or the
+    ``problem`` that keeps it from being graded; notes on repairs, and the answer cells' flags."""
+
+    content: bytes = b""
+    problem: str = ""
+    notes: list[str] = field(default_factory=list)
+    flags: list[Flag] = field(default_factory=list)
+
+
+def prepare_submission(content: bytes, released) -> Prepared:
+    """Check, repair (:func:`repair_submission`) and scan (``flags``) one submitted notebook
+    against the student version ``released``."""
+    import nbformat
+
+    problem = notebook_problem(content)
+    if problem:
+        return Prepared(problem=problem)
+    submission = nbformat.reads(content.decode("utf-8"), as_version=4)
+    try:
+        notes = repair_submission(submission, released)
+    except ValueError as exc:
+        return Prepared(problem=str(exc))
+    flags = scan_notebook(submission, released)
+    return Prepared(nbformat.writes(submission).encode("utf-8"), "", notes, flags)
 
 
 def grade_id_of(cell) -> str | None:

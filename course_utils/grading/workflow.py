@@ -1,27 +1,32 @@
 """``release`` and ``grade``: the steps of the other modules, put together.
 
 nbgrader does the real work (``generate_assignment``, ``autograde``, its sqlite gradebook); this
-module lays out the course folder nbgrader expects, copies collected files into it, grades one
-student after the other (each in a sandbox of their own, see ``isolation``), and writes the scores
-nbgrader stored into two CSV files with a readable reason for every lost point.
+module lays out the course folder nbgrader expects, grades every student in a sandbox of their
+own (``isolation``), several at a time (``concurrency``), skips those already graded
+(``resume``), brings each student's results back into the course folder, and writes the scores
+nbgrader stored into two CSV files with a readable reason for every lost point, and a report.
 """
 
 from __future__ import annotations
 
 import shutil
+import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
 from . import isolation
-from .flags import scan_notebook
-from .gradebook import write_gradebook
+from .concurrency import Outcome, Schedule, grade_students
+from .gradebook import GRADEBOOK_CSV, details_path, read_gradebook, write_gradebook
 from .layout import (CONFIG_NAME, DEFAULT_COURSE_DIR, DEFAULT_EXERCISES_DIR, DEFAULT_STUDENT_TIMEOUT,
-                     REPO_ROOT, configured_timeout, exercise_notebooks, install_config, released_notebooks,
-                     rmtree)
+                     REPO_ROOT, configured_timeout, default_jobs, exercise_notebooks, install_config,
+                     released_notebooks, rmtree)
 from .nbgrader_run import autograde_student, run_nbgrader
-from .results import NotebookGrade, forget_submission, max_scores, read_scores
-from .submissions import find_submissions, read_problem, repair_submission
+from .resume import course_fingerprint, reusable, student_hash
+from .results import NotebookGrade, copy_submission, first_line, forget_submission, max_scores, read_scores
+from .shards import Shard
+from .submissions import Prepared, find_submissions, prepare_submission
 
 
 def release(
@@ -71,17 +76,27 @@ def grade(
     exercises_dir: Path = DEFAULT_EXERCISES_DIR,
     verbose: bool = False,
     repo: Path = REPO_ROOT,
+    jobs: int | None = None,
+    shard: Shard | None = None,
+    regrade: bool = False,
+    progress: bool = True,
 ) -> list[NotebookGrade]:
     """Autograde every student's notebooks in ``submissions`` and write the CSV gradebooks.
 
     ``timeout`` is the per-cell limit in seconds (default: ``Execute.timeout`` of
-    ``nbgrader_config.py``). Students are graded one after the other, each in a fresh nbgrader
-    process and a fresh sandbox with a pristine copy of ``repo``'s ``course_utils``; nothing one
-    submission does (raise, hang, print, break its JSON, rewrite the course's files) stops the
-    others or changes their grades. Only notebooks that at least one student handed in get rows.
-    Writes ``gradebook.csv`` (one row per student and notebook) and ``gradebook_details.csv``
-    (one row per graded test cell and per flagged answer line) in ``course_dir`` and returns the
-    rows.
+    ``nbgrader_config.py``). Every student is graded by a fresh nbgrader process in a fresh
+    sandbox with a pristine copy of ``repo``'s ``course_utils``; nothing one submission does
+    (raise, hang, print, break its JSON, rewrite the course's files) stops the others or changes
+    their grades. ``jobs`` students are graded at a time (default: the number of cores; see
+    ``concurrency``); ``shard`` grades only one slice of the class (see ``shards``). Students
+    whose rows in the gradebook show the same content hash (same files, same course, same
+    settings) keep them, unless ``regrade`` (see ``resume``). Only notebooks that at least one
+    student handed in get rows.
+
+    Writes ``gradebook.csv`` (one row per student and notebook; ``gradebook-K-of-N.csv`` for a
+    shard) and ``gradebook_details.csv`` (one row per graded test cell and per flagged answer
+    line) in ``course_dir`` after every student, ``report.html`` at the end (not for a shard),
+    and returns the rows.
     """
     course_dir, repo, submissions = Path(course_dir).resolve(), Path(repo).resolve(), Path(submissions)
     install_config(course_dir, repo / CONFIG_NAME)
@@ -98,98 +113,220 @@ def grade(
     points = max_scores(course_dir, handed_in)
     if timeout is None:
         timeout = configured_timeout(repo / CONFIG_NAME)
+    students = shard.select(found) if shard else sorted(found)
+    summary_name = shard.gradebook_name if shard else GRADEBOOK_CSV
 
-    # Read every submission first: SUBMISSIONS may be the course's own submitted/ folder, and an
-    # earlier student's code must not be able to change a later student's files.
-    contents = {student: {notebook: path.read_bytes() for notebook, path in by_notebook.items()}
-                for student, by_notebook in found.items()}
-    guard = isolation.GuardedFiles(repo, course_dir, Path(exercises_dir).resolve())
-    rows = []
+    # Read every submission and the course's files before any student's code runs: SUBMISSIONS
+    # may be the course's own submitted/ folder, and no student's code must be able to change
+    # another student's files, or what they are graded against.
+    contents = {student: {notebook: path.read_bytes() for notebook, path in found[student].items()}
+                for student in students}
+    submitted_as = {student: {notebook: str(path.relative_to(submissions))
+                              for notebook, path in found[student].items()} for student in students}
+    released = {name: (course_dir / "release" / name / f"{name}.ipynb").read_bytes() for name in handed_in}
+    # the template and the sandboxes, in the course folder: each student's results are then moved
+    # into it by a rename (no copy of what a student's code wrote: big files, named pipes)
+    work = Path(tempfile.mkdtemp(prefix=".grading-run-", dir=course_dir))
+    guard = None
     try:
-        for student in sorted(found):
-            submitted_as = {name: str(path.relative_to(submissions)) for name, path in found[student].items()}
-            rows += grade_student(course_dir, repo, guard, student, contents[student], submitted_as,
-                                  handed_in, points, timeout, student_timeout, verbose)
+        template = isolation.make_template(repo, course_dir, work)
+        fingerprint = course_fingerprint(
+            template.root / "code", template.root / "course" / CONFIG_NAME, released,
+            isolation.definitions_digest(template.root / "gradebook.db"), [timeout, student_timeout, handed_in])
+        hashes = {student: student_hash(fingerprint, contents[student], handed_in) for student in students}
+        previous = course_dir / summary_name
+        kept = {} if regrade or not previous.exists() else _reusable(previous, hashes, handed_in)
+        guard = isolation.GuardedFiles(repo, course_dir, Path(exercises_dir).resolve(),
+                                       (summary_name, details_path(previous).name), template)
+        todo = [student for student in students if student not in kept]
+        if kept:
+            print(f"{len(kept)} of {len(students)} students unchanged since their last grade: kept "
+                  f"(--regrade grades them again)")
+        run = ClassGrading(course_dir, template, guard, handed_in, points, released, contents, submitted_as,
+                           hashes, timeout, student_timeout, summary_name, verbose, kept, progress, len(todo))
+        started = time.perf_counter()
+        try:
+            run.schedule = grade_students(todo, run, guard, jobs or default_jobs(), say=run.say)
+        finally:
+            run.close()
+        rows = run.all_rows()
+        write_gradebook(rows, course_dir, summary_name)
     finally:
-        guard.close()
-    write_gradebook(rows, course_dir)
+        if guard is not None:
+            guard.close()
+        rmtree(work)
+    _print_run(rows, run.schedule, len(todo), time.perf_counter() - started, jobs or default_jobs())
+    if not shard:
+        from .report import write_report
+
+        print(f"Report: {write_report(rows, course_dir)}")
     return rows
 
 
-def _prepare_submission(course_dir: Path, student: str, notebook: str, content: bytes,
-                        notes: dict[str, list[str]], flags: dict[str, list]) -> str:
-    """Check, repair, scan and copy one notebook into ``submitted/``; return why it cannot be
-    graded ("" when it can)."""
-    import nbformat
+@dataclass
+class ClassGrading:
+    """One ``grade`` run: what every student is graded against, and the rows kept so far.
 
-    target = course_dir / "submitted" / student / notebook / f"{notebook}.ipynb"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(content)
-    problem = read_problem(target)
-    if problem:
-        return problem
-    submission = nbformat.read(str(target), as_version=4)
-    released = nbformat.read(str(course_dir / "release" / notebook / f"{notebook}.ipynb"), as_version=4)
-    try:
-        notes[notebook] = repair_submission(submission, released)
-    except ValueError as exc:
-        return str(exc)
-    flags[notebook] = scan_notebook(submission, released)
-    nbformat.write(submission, str(target))
-    return ""
+    Its methods are what ``concurrency.grade_students`` calls: :meth:`run` grades one student
+    in a sandbox (in a worker thread); :meth:`finish` (in the main thread) marks the rows,
+    brings the student's results into the course folder and writes the gradebook.
+    """
 
+    course_dir: Path
+    template: isolation.Template
+    guard: isolation.GuardedFiles
+    handed_in: list[str]
+    points: dict[str, float]
+    released: dict[str, bytes]
+    contents: dict[str, dict[str, bytes]]
+    submitted_as: dict[str, dict[str, str]]
+    hashes: dict[str, str]
+    timeout: int | None
+    student_timeout: float
+    summary_name: str
+    verbose: bool
+    rows: dict[str, list[NotebookGrade]]
+    progress: bool = True
+    total: int = 0
+    schedule: Schedule = field(default_factory=Schedule)
+    prepared: dict[str, dict[str, Prepared]] = field(default_factory=dict)
+    finished: set[str] = field(default_factory=set)
+    sandboxes: dict[str, isolation.Sandbox] = field(default_factory=dict)  # of the students running
 
-def grade_student(course_dir: Path, repo: Path, guard: isolation.GuardedFiles, student: str,
-                  files: dict[str, bytes], submitted_as: dict[str, str], handed_in: list[str],
-                  points: dict[str, float], timeout: int | None, student_timeout: float,
-                  verbose: bool = False) -> list[NotebookGrade]:
-    """Grade one student's notebooks (``{notebook: content}``) in a sandbox; return their rows."""
-    started = time.perf_counter()
-    for step in ("submitted", "autograded", "feedback"):
-        rmtree(course_dir / step / student)
-    rows: dict[str, NotebookGrade] = {}
-    notes: dict[str, list[str]] = {}
-    flags: dict[str, list] = {}
-    readable = []
-    for notebook in handed_in:
-        if notebook not in files:
-            rows[notebook] = NotebookGrade(student, notebook, 0.0, points[notebook], "missing",
-                                           "not handed in")
-            continue
-        problem = _prepare_submission(course_dir, student, notebook, files[notebook], notes, flags)
-        if problem:
-            rows[notebook] = NotebookGrade(student, notebook, 0.0, points[notebook], "invalid",
-                                           problem, submitted_as[notebook])
-            rmtree(course_dir / "submitted" / student / notebook)
-        else:
-            readable.append(notebook)
+    def __post_init__(self) -> None:
+        import nbformat
+        from tqdm.auto import tqdm
 
-    problems, tampered = {}, []
-    if readable:
-        uses_course_utils = any(
-            "course_utils" in (course_dir / "release" / name / f"{name}.ipynb").read_text(encoding="utf-8")
-            for name in readable)
-        guard.before_student()
-        sandbox = isolation.open_sandbox(repo, course_dir, guard_kernels=uses_course_utils)
+        self._released = {name: nbformat.reads(content.decode("utf-8"), as_version=4)
+                          for name, content in self.released.items()}
+        self._uses_course_utils = {name: b"course_utils" in content for name, content in self.released.items()}
+        self.bar = tqdm(total=self.total, unit="student", desc="grading",
+                        disable=None if self.progress else True)
+
+    def say(self, line: str) -> None:
+        self.bar.write(line)
+
+    def close(self) -> None:
+        self.bar.close()
+
+    def _prepare(self, student: str) -> dict[str, Prepared]:
+        if student not in self.prepared:
+            self.prepared[student] = {notebook: prepare_submission(content, self._released[notebook])
+                                      for notebook, content in self.contents[student].items()}
+        return self.prepared[student]
+
+    def graded_alone(self, student: str) -> bool:
+        """Flagged answer cells: graded with nothing beside them (see ``concurrency``)."""
+        return any(prepared.flags for prepared in self._prepare(student).values())
+
+    def run(self, student: str) -> Outcome:
+        """Grade one student's notebooks in a sandbox of their own; publish nothing."""
+        started = time.perf_counter()
+        prepared, submitted_as = self._prepare(student), self.submitted_as[student]
+        rows: dict[str, NotebookGrade] = {}
+        readable = []
+        for notebook in self.handed_in:
+            if notebook not in prepared:
+                rows[notebook] = NotebookGrade(student, notebook, 0.0, self.points[notebook], "missing",
+                                               "not handed in")
+            elif prepared[notebook].problem:
+                rows[notebook] = NotebookGrade(student, notebook, 0.0, self.points[notebook], "invalid",
+                                               prepared[notebook].problem, submitted_as[notebook])
+            else:
+                readable.append(notebook)
+        if not readable:
+            return Outcome(student, [rows[name] for name in sorted(rows)], None, time.perf_counter() - started)
+
+        sandbox = isolation.open_sandbox(self.template, any(self._uses_course_utils[name] for name in readable))
+        self.sandboxes[student] = sandbox
+        for notebook in readable:
+            target = sandbox.course / "submitted" / student / notebook / f"{notebook}.ipynb"
+            target.parent.mkdir(parents=True)
+            target.write_bytes(prepared[notebook].content)
+        sandbox.seal()
         try:
-            problems = autograde_student(course_dir, student, readable, timeout, student_timeout, sandbox)
-        finally:  # first stop what the student left running, then check and restore
-            in_sandbox = isolation.close_sandbox(sandbox)
-            tampered = guard.check_and_restore() + in_sandbox
-    for notebook in readable:
-        if notebook in problems:
-            rows[notebook] = NotebookGrade(student, notebook, 0.0, points[notebook], "error",
-                                           problems[notebook], submitted_as[notebook])
-        else:
-            rows[notebook] = read_scores(course_dir, student, notebook, timeout, notes[notebook])
+            problems = autograde_student(sandbox.course, student, readable, self.timeout, self.student_timeout,
+                                         sandbox)
+        finally:  # first stop what the student left running, then check the sandbox
+            check = isolation.stop_sandbox(sandbox)
+            self.sandboxes.pop(student, None)
+        for notebook in readable:
+            if notebook in problems:
+                rows[notebook] = NotebookGrade(student, notebook, 0.0, self.points[notebook], "error",
+                                               problems[notebook])
+            else:
+                try:
+                    rows[notebook] = read_scores(sandbox.course, student, notebook, self.timeout,
+                                                 prepared[notebook].notes, sandbox.database)
+                except Exception as exc:  # noqa: BLE001  (the student's code broke its own gradebook?)
+                    rows[notebook] = NotebookGrade(
+                        student, notebook, 0.0, self.points[notebook], "error",
+                        f"nbgrader's scores could not be read ({type(exc).__name__}: {first_line(str(exc))})")
             rows[notebook].submitted_as = submitted_as[notebook]
-        rows[notebook].flags = flags.get(notebook, [])
-        _mark(rows[notebook], tampered)
-    for notebook, row in rows.items():
-        if row.status not in ("graded", "flagged"):
-            forget_submission(course_dir, student, notebook)
-    _print_summary(student, rows, time.perf_counter() - started, verbose)
-    return [rows[name] for name in sorted(rows)]
+            rows[notebook].flags = prepared[notebook].flags
+            _hide_folder(rows[notebook], str(sandbox.root), "<sandbox>")
+        return Outcome(student, [rows[name] for name in sorted(rows)], check, time.perf_counter() - started,
+                       sandbox)
+
+    def finish(self, outcome: Outcome, tampered: list[str]) -> None:
+        """Keep the student's rows: mark them, bring the results into the course folder, save."""
+        student = outcome.student
+        self.prepared.pop(student, None)  # prepared again if the student is graded again
+        for row in outcome.rows:
+            row.content_hash = self.hashes[student]
+            _mark(row, tampered)
+        self._publish(outcome)
+        self.rows[student] = outcome.rows
+        for path, content in write_gradebook(self.all_rows(), self.course_dir, self.summary_name).items():
+            self.guard.accept(path, content)
+        self.say(_summary_line(student, outcome.rows, outcome.seconds))
+        if self.verbose:
+            for row in outcome.rows:
+                if row.reason:
+                    self.say(f"    {row.notebook}: {row.reason}")
+        if student not in self.finished:
+            self.finished.add(student)
+            self.bar.update(1)
+
+    def discard(self, outcome: Outcome) -> None:
+        if outcome.sandbox is not None:
+            isolation.remove_sandbox(outcome.sandbox)
+
+    def cancel(self, student: str) -> None:
+        """Kill the nbgrader run and kernels of a student running now (they carry its marker)."""
+        sandbox = self.sandboxes.get(student)
+        if sandbox is not None:
+            isolation.kill_leftovers(sandbox.token)
+
+    def all_rows(self) -> list[NotebookGrade]:
+        return [row for student in sorted(self.rows) for row in self.rows[student]]
+
+    def _publish(self, outcome: Outcome) -> None:
+        """Move the student's submitted and autograded notebooks and log into the course folder,
+        and their scores into its ``gradebook.db`` (graded and flagged notebooks only: a stale
+        score from an earlier run is removed)."""
+        student, sandbox = outcome.student, outcome.sandbox
+        for step in ("submitted", "autograded", "feedback"):
+            rmtree(self.course_dir / step / student)
+        if sandbox is not None:
+            for step in ("submitted", "autograded"):
+                if (sandbox.course / step / student).exists():
+                    (self.course_dir / step).mkdir(exist_ok=True)
+                    shutil.move(str(sandbox.course / step / student), str(self.course_dir / step / student))
+            log = sandbox.course / "logs" / f"{student}.log"
+            if log.exists():
+                (self.course_dir / "logs").mkdir(exist_ok=True)
+                shutil.copyfile(log, self.course_dir / "logs" / log.name)
+        for row in outcome.rows:
+            try:
+                if row.status in ("graded", "flagged"):
+                    copy_submission(sandbox.database, self.course_dir, student, row.notebook)
+                else:
+                    forget_submission(self.course_dir, student, row.notebook)
+            except Exception as exc:  # noqa: BLE001  (the CSV gradebook is the record; go on)
+                self.say(f"note: {student}'s {row.notebook} is not in gradebook.db ({type(exc).__name__}: "
+                         f"{first_line(str(exc))}); the CSV gradebook has it")
+        self.discard(outcome)
 
 
 def _mark(row: NotebookGrade, tampered: list[str]) -> None:
@@ -211,11 +348,41 @@ def _mark(row: NotebookGrade, tampered: list[str]) -> None:
         row.reason = "; ".join(part for part in (f"flagged for a look: {listed}{more}", row.reason) if part)
 
 
-def _print_summary(student: str, rows: dict[str, NotebookGrade], seconds: float, verbose: bool) -> None:
-    summary = ", ".join(f"{n} {r.score:g}/{r.max_score:g}" + ("" if r.status == "graded" else f" ({r.status})")
-                        for n, r in sorted(rows.items()))
-    print(f"{student}: {summary}  [{seconds:.1f} s]", flush=True)
-    if verbose:
-        for row in rows.values():
-            if row.reason:
-                print(f"    {row.notebook}: {row.reason}")
+def _reusable(previous: Path, hashes: dict[str, str], handed_in: list[str]) -> dict[str, list[NotebookGrade]]:
+    """The rows of the earlier gradebook ``previous`` that still hold (see ``resume``)."""
+    try:
+        return reusable(read_gradebook(previous), hashes, handed_in)
+    except (OSError, ValueError, KeyError) as exc:  # broken, or from another tool: grade everyone
+        print(f"note: {previous.name} cannot be read back ({exc}): every student is graded")
+        return {}
+
+
+def _hide_folder(row: NotebookGrade, folder: str, name: str) -> None:
+    """Write ``name`` for the temporary ``folder`` in the reasons (the same in every run)."""
+    row.reason = row.reason.replace(folder, name)
+    for cell in row.cells:
+        cell.reason = cell.reason.replace(folder, name)
+
+
+def _summary_line(student: str, rows: list[NotebookGrade], seconds: float) -> str:
+    summary = ", ".join(f"{r.notebook} {r.score:g}/{r.max_score:g}" + ("" if r.status == "graded" else f" ({r.status})")
+                        for r in rows)
+    return f"{student}: {summary}  [{seconds:.1f} s]"
+
+
+def _print_run(rows: list[NotebookGrade], schedule: Schedule, graded: int, seconds: float, jobs: int) -> None:
+    """The end of a run: one line per notebook, who was graded alone, the time."""
+    from .report import notebook_summaries
+
+    for line in notebook_summaries(rows):
+        print(line)
+    if schedule.alone:
+        print(f"graded alone (flagged answers): {', '.join(schedule.alone)}")
+    if schedule.again:
+        print(f"graded again alone (files changed while they ran side by side): {', '.join(schedule.again)}")
+    for status in ("tampered", "flagged"):
+        marked = sorted({row.student for row in rows if row.status == status})
+        if marked:
+            print(f"{status}: {', '.join(marked)} (see the reason column)")
+    students = len({row.student for row in rows})
+    print(f"Graded {graded} of {students} students in {seconds:.0f} s with --jobs {jobs}.")
