@@ -160,7 +160,7 @@ RECIPES: dict[str, Recipe] = {
         dict(cell="lstm", embedding_dim=100, hidden_size=64, pooling="last+max+mean", dropout=0.4,
              embedding_dropout=0.4),
         epochs=4, lr=1e-2, max_len=800, weight_decay=0.01,
-        pretrain=lm.LMRecipe(embedding_dim=100, hidden_size=64, lr=1e-2, schedule="onecycle", words=16_000_000),
+        pretrain=lm.LMRecipe(embedding_dim=100, hidden_size=64, lr=2e-2, schedule="onecycle", words=16_000_000),
         fine_tune=dict(factor=2.6, gradual=True, cut_frac=0.1, ratio=32.0),
     ),
 }
