@@ -878,7 +878,7 @@ def prepare_lm_data(
 ) -> LMData:
     """The language model's text: the classifier's training reviews + the unlabeled ones; never test.
 
-    ``course_utils.train.prepare_imdb`` is called as the classifier calls it, so the split and the
+    ``course_utils.splits.prepare_imdb`` is called as the classifier calls it, so the split and the
     vocabulary are exactly the classifier's (pass ``data`` when you have it already: it must come
     from ``prepare_imdb`` with the same ``limit``, ``folder`` and ``seed``). The test reviews it
     also returns are not used: a model that has read the test reviews would make the test

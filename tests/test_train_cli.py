@@ -372,10 +372,12 @@ def test_pretrained_recipe_trains_two_language_models_and_two_classifiers_and_ca
         assert saved["backward"] == (direction == "backward") and vocabulary.itos == lm.lm_vocab(data.vocab).itos
         classifier, checkpoint = load_checkpoint(part["checkpoint"])
         assert checkpoint["reverse"] == (direction == "backward")
-        # one epoch of gradual unfreezing trains the head only: the LSTM is still the language model's
-        assert torch.equal(classifier.rnn.layers[0][0].weight_hh_l0, language_model.rnn.weight_hh_l0)
+        # started from the language model, then fine-tuned (every layer, at most a few steps of lr 1e-2 here):
+        # the LSTM and the word vectors moved, but only a little from the language model's
+        lstm_change = (classifier.rnn.layers[0][0].weight_hh_l0 - language_model.rnn.weight_hh_l0).abs().max()
         word = data.vocab.itos[5]
-        assert torch.equal(classifier.embedding.weight[5], language_model.embedding.weight[vocabulary.stoi[word]])
+        vector_change = (classifier.embedding.weight[5] - language_model.embedding.weight[vocabulary.stoi[word]]).abs().max()
+        assert 0 < lstm_change < 0.05 and vector_change < 0.05
     assert Path(first["directions"]["forward"]["lm_checkpoint"]).name == "pretrained-lm.pt"
     assert Path(first["directions"]["backward"]["lm_checkpoint"]).name == "pretrained-lm-backward.pt"
 
