@@ -1,4 +1,4 @@
-"""Baselines without a neural network: bag-of-n-grams classifiers and star-rating baselines (lesson 8).
+"""Baselines without a neural network: bag-of-n-grams classifiers and star-rating baselines (lesson 9).
 
 A recurrent network has to beat what a linear classifier on word counts already gets. Two classics:
 
@@ -21,8 +21,11 @@ well under a minute on a laptop CPU.
 For the star ratings (1-4 and 7-10 stars): ``class_of_stars`` / ``stars_of_class`` map the 8
 ratings to the class indices 0..7 a classifier predicts, ``mean_absolute_error`` measures how
 many stars a prediction is off on average, and two baselines tell what a star model has to beat:
-always the most common rating (``majority_baseline``), and a sentiment classifier's verdict read
-as 1 or 10 stars (``polarity_baseline``).
+a constant rating, and a sentiment classifier's verdict read as one rating per side. Each comes
+in the form that is best at the measure it is compared on: for exact accuracy the most common
+rating (``majority_baseline``; 1 or 10 stars for the verdict), for the mean absolute error the
+median (``median_baseline``; each side's median for the verdict, ``side_ratings``), since the
+median is the constant that is the fewest stars off (``median_rating``).
 """
 
 from __future__ import annotations
@@ -271,7 +274,9 @@ def star_accuracy(predicted_stars: Numbers, true_stars: Numbers) -> float:
 def majority_baseline(train_stars: Numbers, test_stars: Numbers) -> tuple[float, float]:
     """(accuracy, mean absolute error) of always predicting the most common training rating.
 
-    Ties go to the lower rating. Only the training ratings choose the prediction.
+    Ties go to the lower rating. Only the training ratings choose the prediction. The most common
+    rating is the constant that gets the most ratings *exactly* right; for the fewest stars off,
+    see ``median_baseline``.
     """
     counts = Counter(int(s) for s in np.asarray(train_stars).ravel())
     if not counts:
@@ -281,14 +286,58 @@ def majority_baseline(train_stars: Numbers, test_stars: Numbers) -> tuple[float,
     return star_accuracy(predicted, test_stars), mean_absolute_error(predicted, test_stars)
 
 
-def polarity_baseline(p_positive: Numbers, test_stars: Numbers) -> tuple[float, float]:
+def median_rating(stars: Numbers) -> int:
+    """The (lower) median of some ratings: the constant that is the fewest stars off on average.
+
+    Moving a guess c one star up adds one star of error for every rating at or below c and
+    removes one for every rating above it, so the mean absolute error falls as long as more than
+    half of the ratings lie above c: it is smallest at the median.
+    """
+    ordered = np.sort(np.asarray(stars).ravel())
+    if len(ordered) == 0:
+        raise ValueError("median_rating() needs at least one rating.")
+    return int(ordered[(len(ordered) - 1) // 2])
+
+
+def median_baseline(train_stars: Numbers, test_stars: Numbers) -> tuple[float, float]:
+    """(accuracy, mean absolute error) of always predicting the median training rating.
+
+    The constant baseline a model's mean absolute error must beat (``median_rating``).
+    """
+    predicted = np.full(len(np.asarray(test_stars)), median_rating(train_stars))
+    return star_accuracy(predicted, test_stars), mean_absolute_error(predicted, test_stars)
+
+
+def side_ratings(train_stars: Numbers, rule: str = "mode") -> tuple[int, int]:
+    """(negative, positive): the rating a polarity verdict is read as, for each side.
+
+    ``"mode"``: the most common rating of the negative (1-4) and of the positive (7-10) training
+    reviews, which gets the most ratings exactly right; ``"median"``: the median of each side,
+    which is the fewest stars off. Ties of the mode go to the more extreme rating.
+    """
+    stars = np.asarray(train_stars).ravel()
+    sides = (stars[stars <= 4], stars[stars >= 7])
+    if any(len(side) == 0 for side in sides):
+        raise ValueError("side_ratings() needs training ratings on both sides (1-4 and 7-10).")
+    if rule == "median":
+        return median_rating(sides[0]), median_rating(sides[1])
+    if rule != "mode":
+        raise ValueError(f"rule must be 'mode' or 'median', got {rule!r}.")
+    negative, positive = Counter(sides[0].tolist()), Counter(sides[1].tolist())
+    return (min(negative, key=lambda s: (-negative[s], s)), min(positive, key=lambda s: (-positive[s], -s)))
+
+
+def polarity_baseline(p_positive: Numbers, test_stars: Numbers, negative: int = 1,
+                      positive: int = 10) -> tuple[float, float]:
     """(accuracy, mean absolute error) of a sentiment classifier read as stars.
 
-    A review with P(positive) > 0.5 gets 10 stars, any other 1 star: the extreme ratings, which
-    are the most common ones on each side.
+    A review with P(positive) > 0.5 gets ``positive`` stars, any other ``negative`` stars. The
+    defaults are the extreme ratings, the most common ones on each side (``side_ratings``); for
+    the fewest stars off, read the verdict as each side's median instead
+    (``side_ratings(train_stars, "median")``).
     """
     p_positive = np.asarray(p_positive, dtype=float)
-    predicted = np.where(p_positive > 0.5, 10, 1)
+    predicted = np.where(p_positive > 0.5, positive, negative)
     return star_accuracy(predicted, test_stars), mean_absolute_error(predicted, test_stars)
 
 

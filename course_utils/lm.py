@@ -2,7 +2,8 @@
 
 A language model reads text one word at a time and, after every word, gives a probability to
 every word that could come next. Trained on plain text (no labels), it learns what reviews look
-like; its embedding and LSTM weights can then start a sentiment classifier (``copy_into_classifier``).
+like; its embedding and LSTM weights can then start a sentiment classifier (``copy_into_classifier``,
+lesson 9).
 
 The pieces, in the order lesson 8 builds them::
 
@@ -12,16 +13,19 @@ The pieces, in the order lesson 8 builds them::
             -> LanguageModel.loss              mean cross-entropy per word, in nats
             -> tbptt_step / train_lm           truncated backpropagation through time, state carried
             -> evaluate_lm, perplexity         exp(mean loss): "as unsure as a uniform choice among N words"
+            -> unigram/bigram_perplexity       what counting gets, scored on the same words (scored_pairs)
             -> generate                        sample the next word again and again (temperature, top-k)
 
-The vocabulary is the classifier's own (``course_utils.train.prepare_imdb``: the 20,000 training
-reviews of the fixed split, min_freq 5) with ``<eos>`` appended, so ids 0 .. len(vocab) - 1 mean
-the same word in both models and embedding rows can be copied. The language model trains on the
-text of those 20,000 reviews and of the 50,000 unlabeled ones, never on the test split.
+The vocabulary is the classifier's own (``course_utils.splits.prepare_imdb``: the 20,000 training
+reviews of the fixed split, min_freq 5) with ``<eos>`` at id 2 (``lm_vocab``: a frequent token
+needs a small id for the adaptive softmax); embedding rows are copied into a classifier word by
+word. The language model trains on the text of those 20,000 reviews and of the 50,000 unlabeled
+ones, never on the test split. ``LMRecipe`` says how a model is trained (``LESSON8`` is lesson
+8's); ``load_or_train`` gives lesson 9 lesson 8's model, or trains it when it is missing.
 
 Command line (errors are one line on stderr)::
 
-    python -m course_utils.lm train --minutes 10          # saves data/checkpoints/lm.pt
+    python -m course_utils.lm train --minutes 10          # saves data/checkpoints/lm.pt, as lesson 8 does
     python -m course_utils.lm generate "this movie is" --temperature 0.8 --top-k 40
 """
 
@@ -44,7 +48,7 @@ from .data import IMDBDataError, default_data_dir, load_unlabeled
 from .text import PAD_INDEX, UNK_INDEX, Vocab, tokenize, tokenize_all
 from .cli import OneLineParser, positive_float, positive_int
 from .splits import ImdbData, prepare_imdb
-from .training import get_device, set_seed
+from .training import get_device, make_scheduler, set_seed
 
 EOS_TOKEN = "<eos>"
 OUTPUTS = ("full", "tied", "adaptive")
@@ -57,15 +61,25 @@ State = tuple[torch.Tensor, torch.Tensor]  # an LSTM's (h, c), each (num_layers,
 # --------------------------------------------------------------------------------------------
 
 
-def lm_vocab(vocab: Vocab) -> Vocab:
-    """The classifier's vocabulary with ``<eos>`` (end of review) appended as the last id.
+def lm_vocab(vocab: Vocab, max_size: Optional[int] = None) -> Vocab:
+    """The language model's vocabulary: ``<pad>``, ``<unk>``, ``<eos>`` (end of review), then ``vocab``'s words.
 
-    Appending keeps every other id unchanged, so row i of the language model's embedding is the
-    same word as row i of the classifier's: the rows can be copied (``copy_into_classifier``).
+    ``vocab`` is a classifier's (``Vocab.build``: the most frequent words first), so the words keep
+    their order. ``<eos>`` goes in front, at id 2: it ends every review (70,000 times in the
+    training text, more often than all but a few dozen words), and the adaptive softmax
+    (``LMConfig``) treats small ids as the frequent ones: appended last, ``<eos>`` would sit in
+    its rarest cluster. ``max_size`` keeps only the ``max_size`` first ids (the rarer words become
+    ``<unk>``): a smaller output layer, at the price of more ``<unk>`` in the text.
+
+    Every word's id is one more than in ``vocab``: ``copy_into_classifier`` copies embedding rows
+    word by word, so a classifier on ``vocab`` can still take the language model's rows.
     """
     if EOS_TOKEN in vocab:
         raise ValueError(f"This vocabulary already holds {EOS_TOKEN!r}: it is a language model's vocabulary already.")
-    return Vocab([*vocab.itos, EOS_TOKEN])
+    if max_size is not None and max_size < 4:
+        raise ValueError(f"max_size must leave room for <pad>, <unk>, {EOS_TOKEN} and a word, got {max_size}.")
+    tokens = [*vocab.itos[:2], EOS_TOKEN, *vocab.itos[2:]]
+    return Vocab(tokens[:max_size])
 
 
 def eos_index(vocab: Vocab) -> int:
@@ -95,9 +109,9 @@ def stream_from_ids(id_lists: Sequence[Sequence[int]], eos_id: int, backward: bo
 def make_stream(token_lists: Sequence[Sequence[str]], vocab: Vocab, backward: bool = False) -> torch.Tensor:
     """Every review's token ids followed by the ``<eos>`` id, all concatenated: a 1-D LongTensor.
 
-    >>> vocab = lm_vocab(Vocab(["<pad>", "<unk>", "good", "film", "bad"]))  # <eos> gets id 5
+    >>> vocab = lm_vocab(Vocab(["<pad>", "<unk>", "good", "film", "bad"]))  # <eos> 2, good 3, film 4, bad 5
     >>> make_stream([["good", "film"], ["bad"]], vocab)                    # good film <eos> bad <eos>
-    tensor([2, 3, 5, 4, 5])
+    tensor([3, 4, 2, 5, 2])
 
     A language model does not need reviews of equal length: it reads the stream as one long text,
     and ``<eos>`` tells it where a review ends (after ``<eos>`` it learns how reviews begin).
@@ -411,6 +425,7 @@ def train_lm(
     device: Optional[torch.device] = None,
     log_every: int = 200,
     weight_decay: float = 0.0,
+    schedule: Optional[str] = None,
 ) -> LMHistory:
     """Train with truncated BPTT on batchified data (``batchify``); returns an ``LMHistory``.
 
@@ -424,10 +439,15 @@ def train_lm(
     ``log`` gets a line every ``log_every`` chunks (the mean training loss since the last line)
     and after each validation; ``on_time(model, seconds_so_far)`` is called after every chunk,
     e.g. to keep snapshots of the weights after 1, 2, 5 minutes (its own time is not counted).
-    Optimizer: AdamW with ``lr`` and ``weight_decay``. The model is left in ``eval()`` mode.
+    Optimizer: AdamW with ``lr`` and ``weight_decay``; ``schedule="onecycle"`` (lesson 6's
+    ``training.make_scheduler``: a short warm-up to ``lr``, then a decay to nearly zero, stepped
+    after every chunk over all the chunks of ``epochs`` epochs) instead of a constant rate. The
+    model is trained on ``device`` (default: where it is) and left in ``eval()`` mode.
     """
     if epochs is None and max_seconds is None:
         raise ValueError("train_lm() needs epochs or max_seconds (or both), else it would never stop.")
+    if schedule is not None and epochs is None:
+        raise ValueError("A schedule needs to know how many chunks there will be: give epochs.")
     if epochs is not None and epochs < 1:
         raise ValueError(f"epochs must be at least 1 (or None with max_seconds), got {epochs}.")
     if train_data.dim() != 2 or train_data.size(1) < 2:
@@ -436,6 +456,8 @@ def train_lm(
     model.to(device)
     train_data = train_data.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    chunks_per_epoch = len(range(0, train_data.size(1) - 1, bptt))
+    scheduler = make_scheduler(optimizer, schedule, lr, (epochs or 1) * chunks_per_epoch)
     history = LMHistory()
     interval_loss, interval_tokens, chunks = 0.0, 0, 0
 
@@ -457,6 +479,8 @@ def train_lm(
             began = time.perf_counter()
             inputs, targets = next_word_batch(train_data, start, bptt)
             loss, state = tbptt_step(model, inputs, targets, state, optimizer, clip)
+            if scheduler is not None:
+                scheduler.step()
             history.seconds += time.perf_counter() - began
             history.tokens += targets.numel()
             interval_loss += loss * targets.numel()
@@ -498,13 +522,26 @@ def train_lm(
 
 
 def _check_streams(train_stream: torch.Tensor, eval_stream: torch.Tensor, vocab_size: int) -> None:
-    if train_stream.dim() != 1 or eval_stream.dim() != 1:
-        raise ValueError("The baselines expect 1-D streams of ids (make_stream), not batchified data.")
-    if train_stream.numel() < 2 or eval_stream.numel() < 2:
+    if train_stream.dim() != 1 or eval_stream.dim() not in (1, 2):
+        raise ValueError("The baselines count a 1-D training stream (make_stream) and score a 1-D stream or "
+                         "batchified rows (batchify).")
+    if train_stream.numel() < 2 or eval_stream.size(-1) < 2:
         raise ValueError("Each stream needs at least 2 ids (the first word is never predicted, a pair needs two words).")
     for stream in (train_stream, eval_stream):
         if stream.numel() and (stream.min() < 0 or stream.max() >= vocab_size):
             raise ValueError(f"The streams hold ids outside 0 .. {vocab_size - 1}: is vocab_size right?")
+
+
+def scored_pairs(eval_data: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(previous word, word) of every word a model predicts in ``eval_data``, as two 1-D tensors.
+
+    A 1-D stream: every word but the first. Batchified rows (batch, steps), as ``evaluate_lm``
+    reads them: every word but the first of each row. So the baselines can be scored on exactly
+    the words the language model is scored on.
+    """
+    if eval_data.dim() == 1:
+        return eval_data[:-1], eval_data[1:]
+    return eval_data[:, :-1].reshape(-1), eval_data[:, 1:].reshape(-1)
 
 
 def unigram_probabilities(train_stream: torch.Tensor, vocab_size: int, smoothing: float = 1.0) -> torch.Tensor:
@@ -522,15 +559,17 @@ def unigram_probabilities(train_stream: torch.Tensor, vocab_size: int, smoothing
 def unigram_perplexity(
     train_stream: torch.Tensor, eval_stream: torch.Tensor, vocab_size: int, smoothing: float = 1.0
 ) -> float:
-    """Perplexity of the add-k unigram model (``unigram_probabilities``) on ``eval_stream[1:]``.
+    """Perplexity of the add-k unigram model (``unigram_probabilities``) on ``eval_stream``.
 
     The unigram ignores the words before: it always predicts the same distribution. The words
-    scored are ``eval_stream[1:]``, the same ones the bigram model predicts (the first word has no
-    word before it), so the two baselines are measured on exactly the same words.
+    scored are those of ``scored_pairs`` (``eval_stream[1:]`` for a stream; every word but the
+    first of each row for batchified rows, as ``evaluate_lm`` scores them), the same ones the
+    bigram model predicts, so every model is measured on exactly the same words.
     """
     _check_streams(train_stream, eval_stream, vocab_size)
     p = unigram_probabilities(train_stream, vocab_size, smoothing)
-    return perplexity(-p[eval_stream[1:].cpu()].log().mean().item())
+    _, words = scored_pairs(eval_stream.cpu())
+    return perplexity(-p[words].log().mean().item())
 
 
 def bigram_perplexity(
@@ -540,7 +579,7 @@ def bigram_perplexity(
     mix: float = 0.7,
     smoothing: float = 1.0,
 ) -> float:
-    """Perplexity on ``eval_stream[1:]`` of a bigram model interpolated with the unigram::
+    """Perplexity on ``eval_stream`` (its ``scored_pairs``) of a bigram model interpolated with the unigram::
 
         P(w | v) = mix * count(v, w) / count(v)  +  (1 - mix) * P_unigram(w)
 
@@ -560,7 +599,7 @@ def bigram_perplexity(
     pair_keys, pair_counts = torch.unique(train[:-1] * vocab_size + train[1:], return_counts=True)
     previous_counts = torch.bincount(train[:-1], minlength=vocab_size).double()
 
-    previous, word = evaluated[:-1], evaluated[1:]
+    previous, word = scored_pairs(evaluated)
     keys = previous * vocab_size + word
     position = torch.searchsorted(pair_keys, keys).clamp(max=len(pair_keys) - 1)  # where each pair would be
     found = pair_keys[position] == keys
@@ -644,13 +683,17 @@ def generate(
     greedy: bool = False,
     seed: int = 0,
     ban_unknown: bool = True,
+    show_end: bool = False,
 ) -> str:
     """Continue ``prompt`` by up to ``words`` words; returns only the continuation, as text.
 
     The prompt is tokenized as in training (unknown words become ``<unk>``) and read by the
     model. Then, again and again: take the distribution of the next word, draw one word from it
     (``greedy=True``: take the most likely one), and feed it back in. ``<pad>`` is never drawn,
-    nor ``<unk>`` when ``ban_unknown``; drawing ``<eos>`` ends the review early.
+    nor ``<unk>`` when ``ban_unknown``; drawing ``<eos>`` ends the review early, and
+    ``show_end=True`` then writes ``<eos>`` as the last word, so the reader can tell a review the
+    model ended from one cut at ``words`` (an empty continuation is then ``"<eos>"``: the model
+    ended the review at once).
 
     Draws use their own ``torch.Generator`` seeded with ``seed`` (on the CPU): the same seed gives
     the same text on every run, and the global random state is left alone.
@@ -677,6 +720,8 @@ def generate(
             probabilities = next_word_probabilities(scores, temperature, top_k)
             next_id = int(torch.multinomial(probabilities, 1, generator=generator))
         if next_id == eos:
+            if show_end:
+                continuation.append(EOS_TOKEN)
             break
         continuation.append(vocab.itos[next_id])
         hidden, state = model(torch.tensor([[next_id]], device=device), state)
@@ -756,51 +801,53 @@ def load_lm(path: Union[str, Path, None] = None, device: Optional[torch.device] 
 def copy_into_classifier(
     lm: LanguageModel,
     classifier: nn.Module,
+    lm_vocabulary: Vocab,
+    classifier_vocabulary: Vocab,
     direction: int = 0,
-    lm_vocabulary: Optional[Vocab] = None,
-    classifier_vocabulary: Optional[Vocab] = None,
+    rnn: bool = True,
 ) -> None:
     """Start a ``SentimentClassifier`` from a language model's embedding and first LSTM layer.
 
-    * embedding: the first ``classifier.embedding.num_embeddings`` rows of the language model's
-      (the language model has one more row, ``<eos>``, last); the ``<pad>`` row is set to zeros;
-    * LSTM: the language model's layer 0 goes into the classifier's layer 0 of ``direction``
-      (0: forward, 1: backward, ``classifier.rnn.layers[0][direction]``). A backward layer reads
-      each review from its end, so give it the weights of a *backward* language model
+    * embedding: each word of ``classifier_vocabulary`` gets the language model's row of the same
+      word (the ids differ: ``lm_vocab`` puts ``<eos>`` at id 2). A word the language model does
+      not know (``lm_vocab(..., max_size=...)`` dropped it) gets its ``<unk>`` row: that is how
+      the language model read it. The ``<pad>`` row is set to zeros;
+    * LSTM (``rnn=True``): the language model's layer 0 goes into the classifier's layer 0 of
+      ``direction`` (0: forward, 1: backward, ``classifier.rnn.layers[0][direction]``). A backward
+      layer reads each review from its end, so give it the weights of a *backward* language model
       (``make_stream(..., backward=True)``). Layers above 0 and the head stay as they are.
+      ``rnn=False`` copies the embedding only (word vectors learned by the language model).
 
-    Both models must be built on the same vocabulary (give ``lm_vocabulary`` and
-    ``classifier_vocabulary`` to have that checked) and have the same embedding and hidden sizes.
-    Anything that does not match raises a ``ValueError`` that names it.
+    Anything that does not match (sizes, cell, vocabularies) raises a ``ValueError`` that names it.
     """
     config = getattr(classifier, "config", None)
     if config is None or not hasattr(classifier, "rnn") or not hasattr(classifier.rnn, "layers"):
         raise ValueError("copy_into_classifier() expects a course_utils.models.SentimentClassifier.")
-    if config.cell != "lstm":
+    if rnn and config.cell != "lstm":
         raise ValueError(f"The classifier's cell is {config.cell!r}: only an 'lstm' classifier can take LSTM weights.")
     if direction not in (0, 1):
         raise ValueError(f"direction must be 0 (forward) or 1 (backward), got {direction!r}.")
     if direction == 1 and not config.bidirectional:
         raise ValueError("direction=1 is the backward layer, but the classifier is not bidirectional.")
-    rows = classifier.embedding.num_embeddings
     if classifier.embedding.embedding_dim != lm.config.embedding_dim:
         raise ValueError(f"Embedding sizes differ: the language model has {lm.config.embedding_dim}, "
                          f"the classifier {classifier.embedding.embedding_dim}.")
-    if rows > lm.config.vocab_size:
-        raise ValueError(f"The classifier's vocabulary ({rows} words) is larger than the language model's "
-                         f"({lm.config.vocab_size}): build both from the same training reviews.")
-    if config.hidden_size != lm.config.hidden_size:
+    if rnn and config.hidden_size != lm.config.hidden_size:
         raise ValueError(f"Hidden sizes differ: the language model has {lm.config.hidden_size}, "
                          f"the classifier {config.hidden_size}.")
-    if lm_vocabulary is not None and classifier_vocabulary is not None:
-        if lm_vocabulary.itos[:rows] != classifier_vocabulary.itos:
-            raise ValueError("The vocabularies differ: the language model's must be the classifier's plus "
-                             f"{EOS_TOKEN!r} (lm_vocab(classifier_vocab)).")
-    classifier.embedding.weight.copy_(lm.embedding.weight[:rows])
+    if len(lm_vocabulary) != lm.config.vocab_size or EOS_TOKEN not in lm_vocabulary:
+        raise ValueError(f"lm_vocabulary ({len(lm_vocabulary)} words) is not the language model's "
+                         f"({lm.config.vocab_size} words, with {EOS_TOKEN!r}).")
+    if len(classifier_vocabulary) != classifier.embedding.num_embeddings:
+        raise ValueError(f"classifier_vocabulary has {len(classifier_vocabulary)} words, the classifier's embedding "
+                         f"{classifier.embedding.num_embeddings} rows: give the vocabulary it was built with.")
+    rows = torch.tensor([lm_vocabulary[word] for word in classifier_vocabulary.itos])  # unknown words -> <unk>
+    classifier.embedding.weight.copy_(lm.embedding.weight[rows.to(lm.embedding.weight.device)])
     classifier.embedding.weight[PAD_INDEX].zero_()  # <pad> stays a zero vector, as nn.Embedding made it
-    target = classifier.rnn.layers[0][direction]
-    for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
-        getattr(target, name).copy_(getattr(lm.rnn, name))
+    if rnn:
+        target = classifier.rnn.layers[0][direction]
+        for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
+            getattr(target, name).copy_(getattr(lm.rnn, name))
 
 
 # --------------------------------------------------------------------------------------------
@@ -827,21 +874,22 @@ class LMData:
 
 def prepare_lm_data(
     limit: Optional[int] = None, folder: Optional[Path] = None, backward: bool = False, seed: int = 0,
-    data: Optional[ImdbData] = None,
+    data: Optional[ImdbData] = None, max_size: Optional[int] = None,
 ) -> LMData:
     """The language model's text: the classifier's training reviews + the unlabeled ones; never test.
 
-    ``course_utils.train.prepare_imdb`` is called as the classifier calls it, so the split and the
+    ``course_utils.splits.prepare_imdb`` is called as the classifier calls it, so the split and the
     vocabulary are exactly the classifier's (pass ``data`` when you have it already: it must come
     from ``prepare_imdb`` with the same ``limit``, ``folder`` and ``seed``). The test reviews it
     also returns are not used: a model that has read the test reviews would make the test
     accuracy of every classifier it starts an overestimate. ``limit`` keeps that many reviews of
     each split and of the unlabeled ones; ``folder`` reads a (tiny) aclImdb-shaped folder instead
-    of the full data set.
+    of the full data set. The vocabulary is ``lm_vocab(data.vocab, max_size)``.
     """
     if data is None:
         data = prepare_imdb(limit=limit, folder=folder, seed=seed)
-    vocab = lm_vocab(data.vocab)
+    vocab = lm_vocab(data.vocab, max_size)
+    to_lm = [vocab[word] for word in data.vocab.itos]  # a classifier id -> the same word's id here
     cache_dir = default_data_dir() / "cache" if (limit is None and folder is None) else None
     unlabeled = load_unlabeled(folder=folder)[:limit]
     unlabeled_ids = [vocab.encode(tokens) for tokens in tokenize_all(unlabeled, cache_dir=cache_dir)]
@@ -851,14 +899,125 @@ def prepare_lm_data(
     test_lists = {id(ids) for ids, _ in data.test}
     assert not any(id(ids) in test_lists for ids in labeled_ids), "test reviews must never train the language model"
     eos = eos_index(vocab)
+    labeled_ids = [[to_lm[i] for i in ids] for ids in labeled_ids]
+    valid_ids = [[to_lm[i] for i in ids] for ids, _ in data.valid]
     return LMData(
         vocab=vocab,
         train=stream_from_ids(labeled_ids + unlabeled_ids, eos, backward),
-        valid=stream_from_ids([ids for ids, _ in data.valid], eos, backward),
+        valid=stream_from_ids(valid_ids, eos, backward),
         train_reviews=len(labeled_ids) + len(unlabeled_ids),
         valid_reviews=len(data.valid),
         backward=backward,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Recipes: how the course's language models are trained
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LMRecipe:
+    """How one of the course's language models is trained: its sizes, its batches, its schedule, how much text.
+
+    ``words`` is the number of target words to train on (``None``: one pass over the training
+    stream). A fixed number of words, not of seconds, gives the same model on every machine.
+    With ``schedule="onecycle"`` the learning rate rises to ``lr`` and decays to nearly zero over
+    exactly those words (``train_lm``).
+    """
+
+    embedding_dim: int = 100
+    hidden_size: int = 64
+    batch_size: int = 64
+    bptt: int = 64
+    lr: float = 3e-3
+    schedule: Optional[str] = None
+    words: Optional[int] = None
+    clip: float = 0.25
+
+    def rows(self, stream: torch.Tensor) -> torch.Tensor:
+        """The part of ``stream`` this recipe trains on, cut into ``batch_size`` rows (``batchify``)."""
+        rows = batchify(stream, max(1, min(self.batch_size, stream.numel() // 4)))  # tiny streams: fewer rows
+        if self.words is not None:
+            rows = rows[:, : self.words // rows.size(0) + 1]  # + 1: the last target word
+        return rows
+
+
+#: Lesson 8's language model: the sizes of lesson 6's best classifier, a one-cycle rate, a fixed number of words
+#: (the first part of each of the 64 rows), chosen on the validation words so that it beats the bigram.
+LESSON8 = LMRecipe(embedding_dim=100, hidden_size=64, batch_size=64, bptt=64, lr=2e-2, schedule="onecycle",
+                   words=10_000_000)
+#: Lesson 9's backward language model: lesson 8's recipe on the reviews read from their end.
+LESSON9_BACKWARD = LESSON8
+
+
+def load_or_train(
+    recipe: LMRecipe,
+    lm_data: LMData,
+    path: Optional[Path] = None,
+    seed: int = 0,
+    device: Optional[torch.device] = None,
+    log: Optional[Callable[[str], None]] = print,
+) -> tuple[LanguageModel, dict]:
+    """The language model ``recipe`` trains on ``lm_data``: read from ``path`` if it is there, else trained and saved.
+
+    A saved model is used only if it was trained with this recipe, vocabulary and direction
+    (another one, e.g. from ``python -m course_utils.lm train``, is trained over). ``path=None``
+    is ``default_lm_path(lm_data.backward)``: lesson 8 saves its model there, lesson 9 reads it.
+    Returns the model (in eval mode, on ``device``) and its checkpoint's extra values
+    (``valid_perplexity``, ``pretraining_seconds``, ``trained_now``...).
+    """
+    path = Path(path) if path is not None else default_lm_path(lm_data.backward)
+    if path.is_file():
+        model, vocab, saved = load_lm(path, device)
+        if (saved.get("recipe") == asdict(recipe) and vocab.itos == lm_data.vocab.itos
+                and bool(saved.get("backward", False)) == lm_data.backward):
+            return model, {**{k: v for k, v in saved.items() if k not in _RESERVED}, "trained_now": False}
+    model, history = train_recipe(recipe, lm_data, seed, device, log)
+    extra = {"recipe": asdict(recipe), "backward": lm_data.backward, "pretraining_seconds": history.seconds,
+             "pretraining_tokens": history.tokens, "valid_perplexity": perplexity(history.valid_loss[-1])}
+    save_lm(path, model, lm_data.vocab, extra=extra)
+    return model, {**extra, "trained_now": True}
+
+
+def train_recipe(
+    recipe: LMRecipe,
+    lm_data: LMData,
+    seed: int = 0,
+    device: Optional[torch.device] = None,
+    log: Optional[Callable[[str], None]] = print,
+    progress: bool = False,
+) -> tuple[LanguageModel, LMHistory]:
+    """A new language model trained with ``recipe`` on ``lm_data`` (validated once, at the end)."""
+    set_seed(seed)
+    model = build_lm(len(lm_data.vocab), embedding_dim=recipe.embedding_dim, hidden_size=recipe.hidden_size)
+    rows = recipe.rows(lm_data.train)
+    history = train_lm(model, rows, batchify(lm_data.valid, _rows(lm_data.valid)), bptt=recipe.bptt, lr=recipe.lr,
+                       clip=recipe.clip, epochs=1, schedule=recipe.schedule, log=log, progress=progress,
+                       device=device, log_every=max(1, rows.size(1) // recipe.bptt // 4))
+    return model, history
+
+
+def pretrain(
+    data: ImdbData,
+    recipe: LMRecipe,
+    backward: bool = False,
+    limit: Optional[int] = None,
+    folder: Optional[Path] = None,
+    seed: int = 0,
+    log: Optional[Callable[[str], None]] = print,
+    progress: bool = False,
+    device: Optional[torch.device] = None,
+) -> tuple[LanguageModel, LMData, LMHistory]:
+    """Train a new language model with ``recipe`` on ``data``'s training reviews + the unlabeled ones.
+
+    ``data`` is a classifier's (``prepare_imdb`` with the same ``limit``, ``folder`` and ``seed``);
+    ``backward=True`` reads every review from its end (``prepare_lm_data(backward=True)``).
+    Returns the model, its data (vocabulary and streams) and its ``LMHistory``.
+    """
+    lm_data = prepare_lm_data(limit=limit, folder=folder, seed=seed, data=data, backward=backward)
+    model, history = train_recipe(recipe, lm_data, seed, device, log, progress)
+    return model, lm_data, history
 
 
 # --------------------------------------------------------------------------------------------
@@ -907,31 +1066,6 @@ def make_parser() -> argparse.ArgumentParser:
 def _rows(stream: torch.Tensor) -> int:
     """BATCH_SIZE rows, or fewer for a stream too short to give each row a few words (tiny runs)."""
     return max(1, min(BATCH_SIZE, stream.numel() // 4))
-
-
-def pretrain(
-    data: ImdbData,
-    minutes: float,
-    embedding_dim: int = 100,
-    hidden_size: int = 128,
-    limit: Optional[int] = None,
-    folder: Optional[Path] = None,
-    seed: int = 0,
-    log: Optional[Callable[[str], None]] = print,
-    progress: bool = False,
-    device: Optional[torch.device] = None,
-) -> tuple[LanguageModel, LMData, LMHistory]:
-    """Train a new language model for ``minutes`` on ``data``'s training reviews + the unlabeled ones.
-
-    What ``python -m course_utils.lm train`` does, for a classifier's data (``prepare_imdb`` with
-    the same ``limit``, ``folder`` and ``seed``): batches of 64 rows, chunks of 64 words, Adam at
-    3e-3, the state carried across chunks; validated once at the end on the validation reviews.
-    Returns the model, its data (vocabulary and streams) and its ``LMHistory``.
-    """
-    lm_data = prepare_lm_data(limit=limit, folder=folder, seed=seed, data=data)
-    set_seed(seed)
-    model = build_lm(len(lm_data.vocab), embedding_dim=embedding_dim, hidden_size=hidden_size)
-    return model, lm_data, train_for(model, lm_data, minutes, log, progress, device)
 
 
 def train_for(model: LanguageModel, lm_data: LMData, minutes: float, log: Optional[Callable[[str], None]] = print,

@@ -50,14 +50,19 @@ def predict_sentiment(
     vocab: Vocab,
     max_len: Optional[int] = None,
     head: float = 0.5,
+    reverse: bool = False,
 ) -> float:
     """The model's probability that ``text`` is a positive review, between 0 and 1.
 
     ``max_len`` / ``head`` shorten long texts as the model's training did (``truncate``). Without
     gradients, one review of 100,000 words needs only the memory of its output sequence.
+    ``reverse=True`` is for a model trained on reviews read from their end (lesson 9's backward
+    classifier): the words are reversed after shortening, as in its training.
     """
     _check_binary(model)
     ids = truncate(text_to_ids(text, vocab), max_len, head)
+    if reverse:
+        ids = ids[::-1]
     model.eval()
     device = next(model.parameters()).device
     logit = model(torch.tensor([ids], device=device), torch.tensor([len(ids)]))
@@ -89,11 +94,15 @@ class Predictor:
     vocab: Vocab
     max_len: Optional[int] = None
     head: float = 0.5
+    reverse: bool = False  # lesson 9's backward classifier reads each review from its end
 
     def __call__(self, text: str) -> float:
-        return predict_sentiment(text, self.model, self.vocab, self.max_len, self.head)
+        return predict_sentiment(text, self.model, self.vocab, self.max_len, self.head, self.reverse)
 
     def by_word(self, text: str, max_words: int = 2_000) -> tuple[list[str], list[float]]:
+        if self.reverse:
+            raise ValueError("This model reads reviews from their end: what it says after each word from the start "
+                             "is not defined. Use a forward model for prediction_by_word.")
         return prediction_by_word(text, self.model, self.vocab, max_words)
 
 
@@ -103,4 +112,5 @@ def load_predictor(path: Union[str, Path], device: Optional[torch.device] = None
     if "vocab" not in checkpoint:
         raise ValueError(f"{path} has no vocabulary: it was not saved by course_utils.train.")
     _check_binary(model)
-    return Predictor(model, Vocab(checkpoint["vocab"]), checkpoint.get("max_len"), checkpoint.get("head", 0.5))
+    return Predictor(model, Vocab(checkpoint["vocab"]), checkpoint.get("max_len"), checkpoint.get("head", 0.5),
+                     bool(checkpoint.get("reverse", False)))

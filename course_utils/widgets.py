@@ -51,25 +51,40 @@ def sentiment_box(predict: Callable[[str], float], value: str = "This movie was 
     return widgets.VBox([box, result])
 
 
+END_OF_REVIEW = "<eos>"  # what ``course_utils.lm.generate(..., show_end=True)`` writes when the model ends the review
+
+
 def describe_generation(prompt: str, write: Callable[..., str], temperature: float = 1.0, top_k: int = 0,
                         seed: int = 0) -> str:
     """HTML showing ``prompt`` (plain) followed by ``write(prompt, temperature=..., top_k=..., seed=...)`` (bold).
 
     ``top_k=0`` means "no top-k cut" (``top_k=None`` is passed on). A ``ValueError`` or
     ``TypeError`` from ``write`` (an empty prompt, no known word) becomes the message shown.
+    A continuation that ends with ``<eos>`` (``generate(..., show_end=True)``) was ended by the
+    model: the HTML says so, also when the model ended the review before writing any word.
     """
     try:
         continuation = write(prompt, temperature=temperature, top_k=top_k or None, seed=seed)
     except (ValueError, TypeError) as exc:
         return f"<i>{html.escape(str(exc))}</i>"
-    return f"{html.escape(prompt.strip())} <b>{html.escape(continuation)}</b>"
+    words = continuation.split()
+    ended = bool(words) and words[-1] == END_OF_REVIEW
+    text = " ".join(words[:-1] if ended else words)
+    shown = f"{html.escape(prompt.strip())} <b>{html.escape(text)}</b>"
+    if ended and not text:
+        return (f"{shown}<br><i>The model ended the review at once: the first word it drew was the end of a "
+                f"review ({END_OF_REVIEW}). Change the seed, or the prompt.</i>")
+    if ended:
+        return f"{shown} <i>[end of review: the model drew {END_OF_REVIEW}]</i>"
+    return shown
 
 
 def writing_box(write: Callable[..., str], value: str = "This movie was"):
     """A prompt box, a temperature slider, a top-k slider and a seed, and the text written; returns the widget.
 
     ``write(prompt, temperature=..., top_k=..., seed=...)`` returns the continuation, e.g.
-    ``functools.partial(course_utils.lm.generate, model, vocab, words=30)``. The text is
+    ``functools.partial(course_utils.lm.generate, model, vocab, words=30, show_end=True)`` (with
+    ``show_end``, the box says when the model ended the review). The text is
     rewritten when a control changes (the prompt when Enter is pressed or the box loses focus).
     """
     import ipywidgets as widgets  # imported here: importing course_utils never needs a front-end

@@ -14,7 +14,10 @@ from course_utils.baselines import (
     log_count_ratio,
     majority_baseline,
     mean_absolute_error,
+    median_baseline,
+    median_rating,
     polarity_baseline,
+    side_ratings,
     star_accuracy,
     stars_from_probabilities,
     stars_of_class,
@@ -140,3 +143,29 @@ def test_stars_from_probabilities_argmax_and_median():
         stars_from_probabilities(p, "mean")
     with pytest.raises(ValueError, match="shape"):
         stars_from_probabilities(torch.ones(3, 2), "argmax")
+
+
+def test_the_median_is_the_constant_with_the_smallest_mean_absolute_error():
+    rng = random.Random(0)
+    for _ in range(20):
+        stars = rng.choices(RATINGS, weights=[20, 9, 10, 11, 10, 12, 9, 19], k=rng.randint(1, 40))
+        errors = {c: mean_absolute_error([c] * len(stars), stars) for c in range(1, 11)}
+        assert errors[median_rating(stars)] == pytest.approx(min(errors.values()))
+    assert median_rating([1, 1, 2, 9, 10]) == 2 and median_rating([1, 10]) == 1  # the lower median
+    assert median_baseline([1, 1, 1, 10, 10], [1, 10]) == (0.5, 4.5)  # median = mode = 1 here
+    # training ratings 1 x2, 4 x1, 10 x2: the mode is 1 (ties go low), the median 4
+    assert majority_baseline([1, 1, 4, 10, 10], [1, 4, 10]) == (pytest.approx(1 / 3), 4.0)  # 0 + 3 + 9 stars off
+    assert median_baseline([1, 1, 4, 10, 10], [1, 4, 10]) == (pytest.approx(1 / 3), 3.0)  # 3 + 0 + 6 stars off
+    with pytest.raises(ValueError, match="at least one"):
+        median_rating([])
+
+
+def test_side_ratings_by_mode_and_by_median():
+    train = [1, 1, 1, 2, 2, 3, 4, 4, 4, 7, 8, 8, 9, 10, 10]
+    assert side_ratings(train) == (1, 10)  # modes: 1 (3 times, 4 too: ties go to the extreme), 10 and 8 (twice each)
+    assert side_ratings(train, "median") == (2, 8)  # 1 1 1 2 2 3 4 4 4 -> 2; 7 8 8 9 10 10 -> 8
+    assert polarity_baseline([0.9, 0.1], [9, 3], *side_ratings(train, "median")) == (0.0, 1.0)
+    with pytest.raises(ValueError, match="both sides"):
+        side_ratings([1, 2, 3])
+    with pytest.raises(ValueError, match="rule"):
+        side_ratings(train, "mean")

@@ -41,7 +41,7 @@ from course_utils.text import PAD_INDEX, UNK_INDEX, Vocab, tokenize
 from course_utils.training import save_checkpoint
 
 WORDS = ["the", "movie", "film", "was", "good", "bad", "a", "plot", "actor", "and", "it", "great"]
-VOCAB = lm_vocab(Vocab(["<pad>", "<unk>", *WORDS]))  # 15 ids, <eos> = 14
+VOCAB = lm_vocab(Vocab(["<pad>", "<unk>", *WORDS]))  # 15 ids, <eos> = 2
 EOS = VOCAB.stoi[EOS_TOKEN]
 
 
@@ -70,12 +70,21 @@ def tiny_lm(output="full", seed=0, vocab_size=len(VOCAB), **options):
 # ------------------------------------------------------------------ streams
 
 
-def test_lm_vocab_appends_eos_and_keeps_every_id():
-    base = Vocab(["<pad>", "<unk>", "a", "b"])
+def test_lm_vocab_puts_eos_with_the_frequent_words_and_keeps_the_order():
+    base = Vocab(["<pad>", "<unk>", "a", "b", "c"])
     vocab = lm_vocab(base)
-    assert vocab.itos == ["<pad>", "<unk>", "a", "b", EOS_TOKEN]
+    assert vocab.itos == ["<pad>", "<unk>", EOS_TOKEN, "a", "b", "c"]
+    assert lm_vocab(base, max_size=4).itos == ["<pad>", "<unk>", EOS_TOKEN, "a"]
     with pytest.raises(ValueError, match="already"):
         lm_vocab(vocab)
+    with pytest.raises(ValueError, match="max_size"):
+        lm_vocab(base, max_size=3)
+
+
+def test_eos_is_in_the_head_of_the_adaptive_softmax():
+    model = build_lm(len(VOCAB), embedding_dim=8, hidden_size=16, cutoffs=(5, 10))
+    head_words = model.adaptive.shortlist_size  # ids below it get a score of their own in the head
+    assert EOS < head_words
 
 
 def test_make_stream_puts_eos_after_each_review_and_reverses_within_reviews():
@@ -84,6 +93,7 @@ def test_make_stream_puts_eos_after_each_review_and_reverses_within_reviews():
     forward = make_stream(reviews, VOCAB)
     assert forward.dtype == torch.long and forward.dim() == 1
     assert forward.tolist() == [the, movie, was, EOS, good, EOS, UNK_INDEX, film, EOS]
+    assert EOS == 2
     backward = make_stream(reviews, VOCAB, backward=True)
     assert backward.tolist() == [was, movie, the, EOS, good, EOS, film, UNK_INDEX, EOS]
 
@@ -367,7 +377,15 @@ def test_bad_prompts_are_refused(prompt, message):
 
 def test_generate_needs_the_language_model_vocabulary():
     with pytest.raises(ValueError, match="lm_vocab"):
-        generate(tiny_lm(vocab_size=14), Vocab(VOCAB.itos[:-1]), "the movie")
+        generate(tiny_lm(vocab_size=14), Vocab(["<pad>", "<unk>", *WORDS]), "the movie")
+
+
+def test_show_end_marks_a_review_the_model_ended():
+    model = chatty_lm()
+    assert not generate(model, VOCAB, "the movie", words=15, show_end=True).endswith(EOS_TOKEN)  # cut at 15 words
+    with torch.no_grad():
+        model.decoder.bias[EOS] = 40.0
+    assert generate(model, VOCAB, "the movie", words=15, show_end=True) == EOS_TOKEN  # ended at once
 
 
 # ------------------------------------------------------------------ checkpoints and classifiers
@@ -399,14 +417,19 @@ def test_load_lm_explains_missing_corrupt_and_foreign_files(tmp_path):
         load_lm(classifier)
 
 
-def test_copy_into_classifier_copies_embedding_rows_and_the_first_lstm_layer():
+CLASSIFIER_VOCAB = Vocab(["<pad>", "<unk>", *WORDS])  # the same words, ids one lower than VOCAB's
+
+
+def test_copy_into_classifier_copies_embedding_rows_word_by_word_and_the_first_lstm_layer():
     forward_lm, backward_lm = tiny_lm("tied", seed=1), tiny_lm("adaptive", seed=2)
-    classifier_vocab = Vocab(VOCAB.itos[:-1])
-    classifier = build_model(len(classifier_vocab), embedding_dim=8, hidden_size=16, bidirectional=True, num_layers=2)
+    classifier = build_model(len(CLASSIFIER_VOCAB), embedding_dim=8, hidden_size=16, bidirectional=True, num_layers=2)
     upper = classifier.rnn.layers[1][0].weight_ih_l0.clone()
-    copy_into_classifier(forward_lm, classifier, 0, VOCAB, classifier_vocab)
-    copy_into_classifier(backward_lm, classifier, direction=1)
-    assert torch.equal(classifier.embedding.weight[1:], backward_lm.embedding.weight[1:14])  # the last copy wins
+    copy_into_classifier(forward_lm, classifier, VOCAB, CLASSIFIER_VOCAB, 0)
+    copy_into_classifier(backward_lm, classifier, VOCAB, CLASSIFIER_VOCAB, direction=1)
+    for word in WORDS:  # the last copy wins
+        assert torch.equal(classifier.embedding.weight[CLASSIFIER_VOCAB.stoi[word]],
+                           backward_lm.embedding.weight[VOCAB.stoi[word]]), word
+    assert torch.equal(classifier.embedding.weight[UNK_INDEX], backward_lm.embedding.weight[UNK_INDEX])
     assert classifier.embedding.weight[PAD_INDEX].abs().sum() == 0
     for direction, source in ((0, forward_lm), (1, backward_lm)):
         target = classifier.rnn.layers[0][direction]
@@ -415,25 +438,38 @@ def test_copy_into_classifier_copies_embedding_rows_and_the_first_lstm_layer():
     assert torch.equal(classifier.rnn.layers[1][0].weight_ih_l0, upper)  # layer 1 untouched
 
 
+def test_copy_into_classifier_can_copy_the_embedding_alone_and_gives_unknown_words_the_unk_row():
+    small = lm_vocab(CLASSIFIER_VOCAB, max_size=6)  # <pad> <unk> <eos> the movie film
+    model = tiny_lm(vocab_size=len(small), cutoffs=(3, 4))
+    classifier = build_model(len(CLASSIFIER_VOCAB), embedding_dim=8, hidden_size=4)  # another LSTM size: no LSTM copy
+    lstm = classifier.rnn.layers[0][0].weight_hh_l0.clone()
+    copy_into_classifier(model, classifier, small, CLASSIFIER_VOCAB, rnn=False)
+    assert torch.equal(classifier.rnn.layers[0][0].weight_hh_l0, lstm)
+    assert torch.equal(classifier.embedding.weight[CLASSIFIER_VOCAB.stoi["film"]], model.embedding.weight[small.stoi["film"]])
+    for word in ("great", "plot"):  # not in the language model's vocabulary: read as <unk>
+        assert torch.equal(classifier.embedding.weight[CLASSIFIER_VOCAB.stoi[word]], model.embedding.weight[UNK_INDEX])
+
+
 @pytest.mark.parametrize("options, direction, message", [
     ({"hidden_size": 32}, 0, "Hidden sizes"),
     ({"embedding_dim": 4}, 0, "Embedding sizes"),
     ({"cell": "gru"}, 0, "lstm"),
     ({}, 1, "not bidirectional"),
-    ({"vocab_size": 20}, 0, "larger"),
+    ({"vocab_size": 20}, 0, "classifier_vocabulary has 14 words"),
 ])
 def test_copy_into_classifier_names_what_does_not_match(options, direction, message):
     settings = {"vocab_size": 14, "embedding_dim": 8, "hidden_size": 16, **options}
     classifier = build_model(settings.pop("vocab_size"), **settings)
     with pytest.raises(ValueError, match=message):
-        copy_into_classifier(tiny_lm(), classifier, direction)
+        copy_into_classifier(tiny_lm(), classifier, VOCAB, CLASSIFIER_VOCAB, direction)
 
 
-def test_copy_into_classifier_checks_the_vocabularies():
-    other = Vocab(["<pad>", "<unk>", *reversed(WORDS)])
-    classifier = build_model(len(other), embedding_dim=8, hidden_size=16)
-    with pytest.raises(ValueError, match="vocabularies differ"):
-        copy_into_classifier(tiny_lm(), classifier, 0, VOCAB, other)
+def test_copy_into_classifier_checks_the_language_model_vocabulary():
+    classifier = build_model(len(CLASSIFIER_VOCAB), embedding_dim=8, hidden_size=16)
+    with pytest.raises(ValueError, match="not the language model's"):
+        copy_into_classifier(tiny_lm(), classifier, CLASSIFIER_VOCAB, CLASSIFIER_VOCAB)
+    with pytest.raises(ValueError, match="not the language model's"):
+        copy_into_classifier(tiny_lm(vocab_size=20), classifier, VOCAB, CLASSIFIER_VOCAB)
 
 
 # ------------------------------------------------------------------ IMDb text and the command line
@@ -475,7 +511,7 @@ def test_prepare_lm_data_uses_the_classifier_vocabulary_and_never_the_test_split
     from course_utils.train import prepare_imdb
 
     data = prepare_lm_data(folder=tiny_imdb)
-    assert data.vocab.itos == prepare_imdb(folder=tiny_imdb).vocab.itos + [EOS_TOKEN]
+    assert data.vocab.itos == lm_vocab(prepare_imdb(folder=tiny_imdb).vocab).itos
     train, valid = train_valid_split(load_imdb("train", folder=tiny_imdb), n_valid=6)
     texts = [text for text, _ in train] + load_unlabeled(folder=tiny_imdb)
     assert data.train_reviews == len(texts) == 24 + 30
@@ -556,3 +592,40 @@ def test_cli_in_a_real_process_prints_no_traceback(tmp_path):
                           capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent, timeout=120)
     assert done.returncode != 0 and done.stdout == ""
     assert str(missing) in one_error_line(done.stderr)
+
+
+def test_a_recipe_trains_a_fixed_number_of_words_and_load_or_train_reuses_only_its_own_model(tiny_imdb, tmp_path):
+    data = prepare_lm_data(folder=tiny_imdb)
+    recipe = lm.LMRecipe(embedding_dim=8, hidden_size=16, batch_size=4, bptt=8, lr=1e-2, schedule="onecycle", words=200)
+    rows = recipe.rows(data.train)
+    assert rows.shape == (4, 200 // 4 + 1) and torch.equal(rows[0], data.train[: rows.size(1)])
+    path = tmp_path / "lm.pt"
+    model, info = lm.load_or_train(recipe, data, path, log=None)
+    assert info["trained_now"] and info["pretraining_tokens"] == 200 and path.is_file()
+    again, info = lm.load_or_train(recipe, data, path, log=None)
+    assert not info["trained_now"] and info["recipe"]["words"] == 200
+    assert torch.equal(again.rnn.weight_hh_l0, model.rnn.weight_hh_l0)
+    other = lm.LMRecipe(**{**recipe.__dict__, "words": 100})
+    assert lm.load_or_train(other, data, path, log=None)[1]["trained_now"]  # another recipe: trained over
+    backward = prepare_lm_data(folder=tiny_imdb, backward=True)
+    assert lm.load_or_train(other, backward, path, log=None)[1]["trained_now"]  # another direction: trained over
+    assert lm.load_lm(path)[2]["backward"] is True
+
+
+def test_train_lm_follows_a_one_cycle_schedule_over_all_its_chunks(monkeypatch):
+    seen = []
+    real_step = torch.optim.AdamW.step
+
+    def recording_step(self, *args, **kwargs):
+        seen.append(self.param_groups[0]["lr"])
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", recording_step)
+    data = batchify(torch.randint(3, len(VOCAB), (400,)), 4)  # 100 steps per row: 13 chunks of 8
+    lm.train_lm(tiny_lm(), data, bptt=8, lr=1e-2, epochs=2, schedule="onecycle", log=None)
+    assert len(seen) == 2 * 13
+    peak = seen.index(max(seen))
+    assert max(seen) == pytest.approx(1e-2, rel=1e-3) and 0 < peak < len(seen) // 4   # a short warm-up
+    assert seen[-1] < 1e-2 / 100 and seen[0] < 1e-2 / 10                               # then down to nearly zero
+    with pytest.raises(ValueError, match="epochs"):
+        lm.train_lm(tiny_lm(), data, epochs=None, max_seconds=1, schedule="onecycle", log=None)

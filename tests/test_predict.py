@@ -126,3 +126,18 @@ def test_a_star_rating_model_is_refused_in_one_sentence(tmp_path):
     path = save_checkpoint(tmp_path / "stars.pt", stars, {"vocab": vocab.itos})
     with pytest.raises(ValueError, match="predicts 8 classes"):
         load_predictor(path)
+
+
+def test_a_backward_classifier_reads_the_review_from_its_end(tmp_path):
+    vocab = Vocab(["<pad>", "<unk>", "great", "film", "bad"])
+    torch.manual_seed(0)
+    model = build_model(len(vocab), embedding_dim=4, hidden_size=4)
+    path = save_checkpoint(tmp_path / "backward.pt", model, {"vocab": vocab.itos, "max_len": 2, "reverse": True})
+    predictor = load_predictor(path)
+    assert predictor.reverse
+    # shortened as in training (first and last word), then reversed: "bad great"
+    expected = predict_sentiment("bad great", model, vocab)
+    assert predictor("great film bad") == pytest.approx(expected)
+    assert predict_sentiment("great film bad", model, vocab, max_len=2, reverse=True) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="from their end"):
+        predictor.by_word("great film")

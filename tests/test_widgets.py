@@ -131,3 +131,14 @@ def test_describe_generation_escapes_html_and_turns_errors_into_messages():
     assert shown == "A &lt;b&gt;bold&lt;/b&gt; film <b>&lt;script&gt; at 0.8, top-None, seed 2</b>"
     assert describe_generation("x", write, top_k=20).endswith("top-20, seed 0</b>")
     assert describe_generation("   ", write) == "<i>The prompt is empty: type a few words.</i>"
+
+
+def test_describe_generation_says_when_the_model_ended_the_review():
+    def write(text):
+        return lambda prompt, temperature, top_k, seed: text
+
+    ended = describe_generation("the acting was", write("superb <eos>"))
+    assert ended.startswith("the acting was <b>superb</b>") and "end of review" in ended
+    at_once = describe_generation("the acting was", write("<eos>"))
+    assert "<b></b>" in at_once and "ended the review at once" in at_once
+    assert "end of review" not in describe_generation("the acting was", write("superb and moving"))
