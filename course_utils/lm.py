@@ -45,12 +45,11 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .data import IMDBDataError, default_data_dir, load_unlabeled
-from .text import PAD_INDEX, UNK_INDEX, Vocab, tokenize, tokenize_all
+from .text import EOS_TOKEN, PAD_INDEX, UNK_INDEX, Vocab, tokenize, tokenize_all
 from .cli import OneLineParser, positive_float, positive_int
 from .splits import ImdbData, prepare_imdb
 from .training import get_device, make_scheduler, set_seed
 
-EOS_TOKEN = "<eos>"
 OUTPUTS = ("full", "tied", "adaptive")
 
 State = tuple[torch.Tensor, torch.Tensor]  # an LSTM's (h, c), each (num_layers, batch, hidden)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
 PAD_TOKEN, UNK_TOKEN = "<pad>", "<unk>"
+EOS_TOKEN = "<eos>"  # the end of a review in a language model's stream (course_utils.lm)
 PAD_INDEX, UNK_INDEX = 0, 1
 
 # Bump this when tokenize() changes, so that cached token lists made by an older version are not reused.

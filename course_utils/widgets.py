@@ -11,6 +11,8 @@ from __future__ import annotations
 import html
 from typing import Callable
 
+from .text import EOS_TOKEN
+
 
 def describe_prediction(text: str, predict: Callable[[str], float]) -> str:
     """A short HTML line describing ``predict(text)``, or a friendly note when there is nothing to rate.
@@ -51,7 +53,7 @@ def sentiment_box(predict: Callable[[str], float], value: str = "This movie was 
     return widgets.VBox([box, result])
 
 
-END_OF_REVIEW = "<eos>"  # what ``course_utils.lm.generate(..., show_end=True)`` writes when the model ends the review
+END_OF_REVIEW = EOS_TOKEN  # what ``course_utils.lm.generate(..., show_end=True)`` writes when the model ends the review
 
 
 def describe_generation(prompt: str, write: Callable[..., str], temperature: float = 1.0, top_k: int = 0,
