@@ -204,6 +204,10 @@ def test_each_lesson_10_recipe_uses_the_learning_rate_its_search_chose():
         assert len(accuracy_by_lr) >= 3, name
         best = max(accuracy_by_lr, key=accuracy_by_lr.get)  # the first of equal ones: the smaller rate
         assert RECIPES[name].lr == best, name
+        # the best is inside the grid: a smaller and a larger rate were tried, and both did worse
+        peak = accuracy_by_lr[best]
+        assert any(lr < best and acc < peak for lr, acc in accuracy_by_lr.items()), name
+        assert any(lr > best and acc < peak for lr, acc in accuracy_by_lr.items()), name
         assert RECIPES[name].description.startswith("lesson 10:")
 
 
