@@ -18,6 +18,9 @@ can be read next to the code:
   max and mean pooling, the linear head.
 - :func:`draw_language_model` -- lesson 8: a language model reading a stream in chunks: at every
   step the target is the next word; the state goes on to the next chunk, its graph is cut (detach).
+- :func:`draw_dependencies` -- lesson 10: what each step waits for in an LSTM (the previous state,
+  through its gates), a minGRU (only the cheap mix, which a scan computes in parallel) and
+  self-attention (nothing: every output reads every input).
 
 Nothing is drawn at import time.
 """
@@ -564,4 +567,67 @@ def draw_language_model(words: Sequence[str] = ("this", "film", "is", "a", "gem"
             ha="center", va="center", fontsize=10, style="italic")
     ax.set_title("A language model: at every step, the target is the next word", fontsize=12)
     fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# lesson 10: who waits for whom
+# ---------------------------------------------------------------------------------------------
+
+def draw_dependencies(steps: int = 4) -> Figure:
+    """Three ways to read ``steps`` inputs, side by side: what each output must wait for.
+
+    - **LSTM** (lesson 2): the gates of step t read ``h_(t-1)``, so the steps run one after the
+      other, each a matrix product (red arrows: the sequential path);
+    - **minGRU** (lesson 10): the gate ``z_t`` and the candidate come from ``x_t`` alone, all steps
+      at once; what stays sequential is the cheap mix ``h_t = (1 - z_t) h_(t-1) + z_t h~_t``, a
+      linear recurrence that a prefix scan computes in parallel;
+    - **self-attention**: every output reads every input directly: no chain at all, but
+      ``steps x steps`` scores.
+    """
+    if steps < 2:
+        raise ValueError(f"draw_dependencies() needs at least 2 steps, got {steps}.")
+    gap = 1.5
+    fig, axes = plt.subplots(1, 3, figsize=(min(4.0 + 3.0 * steps, 15), 4.2))
+    for ax in axes:
+        ax.set_xlim(-0.9, gap * (steps - 1) + 0.9)
+        ax.set_ylim(-1.0, 4.0)
+        ax.set_aspect("equal")
+        ax.axis("off")
+    lstm, min_gru, attention = axes
+    sequential = "firebrick"
+    for t in range(steps):
+        x = gap * t
+        for ax in axes:
+            _box(ax, x, 0.0, f"$x_{t + 1}$", width=0.9, height=0.55)
+        # LSTM: gates and state in one box, reading h_(t-1)
+        _box(lstm, x, 1.5, "gates", width=1.0, height=0.6, color=GATE_COLOR, fontsize=10)
+        _box(lstm, x, 3.0, f"$h_{t + 1}$", width=0.9, height=0.55)
+        _arrow(lstm, (x, 0.28), (x, 1.2))
+        _arrow(lstm, (x, 1.8), (x, 2.72))
+        if t > 0:
+            _line(lstm, [(x - gap + 0.45, 3.0), (x - gap + 0.75, 3.0), (x - 0.75, 1.5), (x - 0.5, 1.5)],
+                  color=sequential)
+        # minGRU: gates from x_t only, then the mix
+        _box(min_gru, x, 1.5, "$z, \\tilde h$", width=1.0, height=0.6, color=GATE_COLOR, fontsize=10)
+        _box(min_gru, x, 3.0, f"$h_{t + 1}$", width=0.9, height=0.55)
+        _arrow(min_gru, (x, 0.28), (x, 1.2))
+        _arrow(min_gru, (x, 1.8), (x, 2.72))
+        if t > 0:
+            _arrow(min_gru, (x - gap + 0.45, 3.0), (x - 0.45, 3.0), color=sequential)
+        # self-attention: every output reads every input
+        _box(attention, x, 3.0, f"$y_{t + 1}$", width=0.9, height=0.55)
+        for s in range(steps):
+            _arrow(attention, (gap * s, 0.28), (x, 2.72), color="tab:blue", linewidth=0.9)
+    lstm.set_title("LSTM: the gates read $h_{t-1}$", fontsize=11)
+    min_gru.set_title("minGRU: the gates read $x_t$ only", fontsize=11)
+    attention.set_title("self-attention: all pairs at once", fontsize=11)
+    lstm.text(gap * (steps - 1) / 2, -0.75, f"{steps} matrix products in a row", ha="center",
+              fontsize=10, style="italic", color=sequential)
+    min_gru.text(gap * (steps - 1) / 2, -0.75, "gates: one product; the mix: a scan", ha="center",
+                 fontsize=10, style="italic", color=sequential)
+    attention.text(gap * (steps - 1) / 2, -0.75, f"no chain, but {steps} x {steps} scores", ha="center",
+                   fontsize=10, style="italic", color="tab:blue")
+    fig.suptitle("What each step waits for (red: the sequential path)", fontsize=12)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))  # room for the title above the three panels
     return fig

@@ -139,3 +139,21 @@ def test_language_model_targets_are_the_inputs_shifted_and_chunks_are_cut():
     plt.close("all")
     with pytest.raises(ValueError, match="chunk"):
         diagrams.draw_language_model(words, chunk=6)
+
+
+def test_dependencies_show_the_sequential_path_of_each_model():
+    fig = diagrams.draw_dependencies(steps=4)
+    lstm, min_gru, attention = fig.axes
+    assert "h_{t-1}" in lstm.get_title() and "x_t" in min_gru.get_title()
+    for ax in fig.axes:
+        assert [t.get_text() for t in ax.texts if t.get_text().startswith("$x_")] == [f"$x_{t}$" for t in range(1, 5)]
+    arrows = {name: [p for p in ax.patches if p.__class__.__name__ == "FancyArrowPatch"]
+              for name, ax in zip(("lstm", "min_gru", "attention"), fig.axes)}
+    assert len(arrows["attention"]) == 4 * 4  # every output reads every input
+    red = {name: sum(p.get_edgecolor()[:3] == matplotlib.colors.to_rgb("firebrick") for p in patches)
+           for name, patches in arrows.items()}
+    assert red == {"lstm": 3, "min_gru": 3, "attention": 0}  # one link in the chain between neighbouring steps
+    assert "no chain, but 4 x 4 scores" in diagrams.figure_texts(fig)
+    plt.close("all")
+    with pytest.raises(ValueError, match="at least 2 steps"):
+        diagrams.draw_dependencies(steps=1)

@@ -196,3 +196,28 @@ def test_bad_configs_are_refused(options, match):
     with pytest.raises(ValueError, match=match):
         ModelConfig(vocab_size=40, embedding_dim=6, **options)
 
+
+# --- lesson 10's recipes ------------------------------------------------------------------------------------
+def test_each_lesson_10_recipe_uses_the_learning_rate_its_search_chose():
+    from course_utils.train import LEARNING_RATE_SEARCH, RECIPES
+    for name, accuracy_by_lr in LEARNING_RATE_SEARCH.items():
+        assert len(accuracy_by_lr) >= 3, name
+        best = max(accuracy_by_lr, key=accuracy_by_lr.get)  # the first of equal ones: the smaller rate
+        assert RECIPES[name].lr == best, name
+        # the best is inside the grid: a smaller and a larger rate were tried, and both did worse
+        peak = accuracy_by_lr[best]
+        assert any(lr < best and acc < peak for lr, acc in accuracy_by_lr.items()), name
+        assert any(lr > best and acc < peak for lr, acc in accuracy_by_lr.items()), name
+        assert RECIPES[name].description.startswith("lesson 10:")
+
+
+@pytest.mark.parametrize("name", ["bilstm-small", "transformer-small", "mingru-small", "transformer", "mingru"])
+def test_lesson_10_recipes_train_on_a_tiny_folder(name, tmp_path, monkeypatch):
+    from course_utils.train import prepare_imdb, train_model
+    from test_train_cli import write_tiny_imdb
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
+    folder = write_tiny_imdb(tmp_path / "imdb")
+    result = train_model(name, prepare_imdb(folder=folder), epochs=1, progress=False, log=None)
+    assert 0 <= result.test_acc <= 1 and result.checkpoint.is_file()
+    summary = result.summary()
+    assert summary["model"] == name and summary["parameters"] == sum(p.numel() for p in result.model.parameters())

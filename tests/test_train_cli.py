@@ -196,7 +196,7 @@ def assert_one_line_error(err, *fragments):
 @pytest.mark.parametrize(
     "args, fragments",
     [
-        (["--model", "transformer"], ["invalid choice", *train.RECIPES]),
+        (["--model", "gpt"], ["invalid choice", *train.RECIPES]),
         ([], ["--model", *train.RECIPES]),
         (["--model", "lstm", "--epochs", "0"], ["--epochs", "positive integer"]),
         (["--model", "lstm", "--epochs", "two"], ["--epochs", "positive integer"]),
@@ -220,7 +220,7 @@ def test_a_folder_that_is_not_aclimdb(capsys, tmp_path):
 def test_train_model_refuses_unknown_names(tiny_imdb):
     data = train.prepare_imdb(folder=tiny_imdb)
     with pytest.raises(ValueError, match="lstm"):
-        train.train_model("transformer", data)
+        train.train_model("gpt", data)
 
 
 def test_a_result_predicts_any_split_as_it_was_tested(tiny_imdb):

@@ -25,3 +25,4 @@ from .lesson07 import (check_attention_context, check_decoder_step, check_greedy
 from .lesson08 import (check_perplexity_from_loss, check_perplexity_of_batches, check_sample_next_word,  # noqa: F401
                        check_shift_for_next_word, check_temperature_probabilities, check_tbptt_step)
 from .lesson09 import check_discriminative_param_groups, check_slanted_triangular_lr, check_unfreeze  # noqa: F401
+from .lesson10 import check_attention_mask, check_linear_scan, check_min_gru  # noqa: F401
