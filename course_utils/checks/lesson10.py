@@ -13,6 +13,7 @@ one that matches. Inputs are random, from local generators; each checker takes a
 
 from __future__ import annotations
 
+import copy
 import random
 from typing import Any, Callable
 
@@ -316,7 +317,7 @@ def check_min_gru(min_gru: Callable, seed: int = 0, device: Device = None) -> No
     for trial in range(3):
         case, linear_z, linear_h = _min_gru_case(seed * 10 + trial)
         expected = _min_gru_reference(case["x"], case["h0"], linear_z, linear_h).detach()
-        modules = [layer.to(device) for layer in (_copy(linear_z), _copy(linear_h))]
+        modules = [copy.deepcopy(layer).to(device) for layer in (linear_z, linear_h)]  # the student may change them
         got = call_student(min_gru, case["x"].to(device), case["h0"].to(device), *modules, name="min_gru")
         got = result_on(got, device, "min_gru(x, h0, linear_z, linear_h)")
         if tuple(got.shape) != tuple(expected.shape):
@@ -330,7 +331,7 @@ def check_min_gru(min_gru: Callable, seed: int = 0, device: Device = None) -> No
         raise AssertionError("min_gru returned wrong states. " + (hint or (
             "a = 1 - z and b = z * g(linear_h(x)) with z = torch.sigmoid(linear_z(x)), then your linear_scan(a, b, h0).")))
     case, linear_z, linear_h = _min_gru_case(seed + 1000, steps=LONG, bias_z=-4.0)
-    modules = [layer.to(device) for layer in (_copy(linear_z), _copy(linear_h))]
+    modules = [copy.deepcopy(layer).to(device) for layer in (linear_z, linear_h)]  # the student may change them
     with torch.no_grad():
         got, count = _count_operations(min_gru, case["x"].to(device), case["h0"].to(device), *modules, name="min_gru")
         expected = _min_gru_reference(case["x"], case["h0"], linear_z, linear_h)
@@ -338,10 +339,3 @@ def check_min_gru(min_gru: Callable, seed: int = 0, device: Device = None) -> No
     if not is_close(result_on(got, device, "min_gru(x, h0, linear_z, linear_h)"), expected):
         raise AssertionError(f"min_gru is right on short sequences but not on one of {LONG:,} steps.")
     success(f"min_gru: the minGRU's states in parallel (no loop over the {LONG:,} steps), equal to the loop.")
-
-
-def _copy(layer: nn.Linear) -> nn.Linear:
-    """A copy of the layer for the student (an answer may change its weights; the oracle keeps its own)."""
-    twin = nn.Linear(layer.in_features, layer.out_features, dtype=layer.weight.dtype)
-    twin.load_state_dict(layer.state_dict())
-    return twin
